@@ -1,0 +1,8 @@
+//! What both AIgateway planes must agree on byte for byte, and nothing else.
+
+pub mod api_key;
+pub mod catalog;
+pub mod key_record;
+pub mod money;
+pub mod provider;
+pub mod redis_keys;
