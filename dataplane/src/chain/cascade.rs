@@ -1,0 +1,239 @@
+//! The cascade: try each planned entry in order within the retry and latency budgets,
+//! classify every attempt, and stop at the first answer or non-cascading failure.
+
+use super::outcome::{ChainEntry, Failure, Outcome};
+use super::plan::Plan;
+use crate::error::Error;
+use crate::providers::Endpoint;
+use crate::shapes::{ChatRequest, ChatResponse, UpstreamError};
+use crate::state::AppState;
+use aig_common::catalog::ResolvedModel;
+use aig_common::money::MicroUsd;
+use axum::http::StatusCode;
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use tracing::{info_span, Instrument};
+
+/// Largest upstream body read before the answer counts as malformed.
+const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
+/// Longest `Retry-After` honoured in health marks.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The answer that ended the cascade.
+#[derive(Debug)]
+pub struct Served {
+    pub model: ResolvedModel,
+    pub response: ChatResponse,
+    pub cost: MicroUsd,
+}
+
+/// What the cascade did and how it ended.
+#[derive(Debug)]
+pub struct CascadeOutput {
+    /// Every entry considered, in order.
+    pub entries: Vec<ChainEntry>,
+    pub result: Result<Served, Error>,
+}
+
+/// Runs the plan. Failed attempts are never charged: only `Served::cost` is.
+pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> CascadeOutput {
+    let start = Instant::now();
+    let deadline = plan.max_latency.map(|d| start + d);
+    let mut entries: Vec<ChainEntry> = Vec::with_capacity(plan.entries.len());
+    // Every considered entry is attempted here, so the index counts attempts made so far.
+    for (attempts, model) in (0_u32..).zip(&plan.entries) {
+        if attempts > plan.retry_budget {
+            let message = format!(
+                "the retry budget of {} was spent after {attempts} failed attempts",
+                plan.retry_budget
+            );
+            return CascadeOutput {
+                entries,
+                result: Err(Error::ProvidersDown(message)),
+            };
+        }
+        let (timeout, capped_by_budget) = match deadline {
+            None => (plan.timeout, false),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return CascadeOutput {
+                        entries,
+                        result: Err(latency_exceeded(plan)),
+                    };
+                }
+                if left < plan.timeout {
+                    (left, true)
+                } else {
+                    (plan.timeout, false)
+                }
+            }
+        };
+        let endpoint = state.registry().get(model.provider);
+        let span = info_span!("attempt", provider = %model.provider, model = %model.slug);
+        let result = attempt(state.http(), endpoint, model, request, timeout)
+            .instrument(span)
+            .await;
+        let outcome = match &result {
+            Ok(response) => Outcome::of_response(response),
+            Err(failure) => Outcome::of_failure(failure),
+        };
+        state.metrics().record_attempt(model.provider, outcome);
+        entries.push(ChainEntry {
+            slug: model.slug.clone(),
+            provider: model.provider,
+            outcome,
+        });
+
+        match result {
+            Ok(_) if outcome == Outcome::Filter && plan.fallback_on.cascades(outcome) => continue,
+            Ok(response) => {
+                let cost = model.prices.cost(&response.usage);
+                let served = Served {
+                    model: model.clone(),
+                    response,
+                    cost,
+                };
+                return CascadeOutput {
+                    entries,
+                    result: Ok(served),
+                };
+            }
+            Err(Failure::Timeout) if capped_by_budget => {
+                return CascadeOutput {
+                    entries,
+                    result: Err(latency_exceeded(plan)),
+                };
+            }
+            Err(failure) if plan.fallback_on.cascades(outcome) => {
+                tracing::info!(provider = %model.provider, model = %model.slug, outcome = %outcome.token(), "attempt failed, cascading: {}", describe(&failure));
+            }
+            Err(failure) => {
+                return CascadeOutput {
+                    entries,
+                    result: Err(non_cascading(&model.slug, failure)),
+                };
+            }
+        }
+    }
+    let message = format!(
+        "every entry of the chain failed ({} attempted); see x-aig-chain",
+        entries.len()
+    );
+    CascadeOutput {
+        entries,
+        result: Err(Error::ProvidersDown(message)),
+    }
+}
+
+fn latency_exceeded(plan: &Plan) -> Error {
+    let ms = plan.max_latency.map_or(0, |d| d.as_millis());
+    Error::LatencyBudgetExceeded(format!(
+        "the latency budget of {ms} ms (x-aig-max-latency-ms) ran out before any entry answered"
+    ))
+}
+
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Http {
+            status,
+            error,
+            retry_after: Some(after),
+        } => {
+            format!(
+                "{status} (retry after {}s): {}",
+                after.as_secs(),
+                error.message
+            )
+        }
+        Failure::Http { status, error, .. } => format!("{status}: {}", error.message),
+        Failure::Timeout => "timeout".into(),
+        Failure::Connection(detail) => detail.clone(),
+    }
+}
+
+/// A failure outside `x-aig-fallback-on`, returned to the caller as it is.
+fn non_cascading(slug: &str, failure: Failure) -> Error {
+    match failure {
+        Failure::Http { status, error, .. } => Error::Upstream {
+            slug: slug.to_owned(),
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            error,
+        },
+        Failure::Timeout => Error::UpstreamTimeout(slug.to_owned()),
+        Failure::Connection(detail) => {
+            tracing::warn!(model = %slug, "upstream unusable: {detail}");
+            Error::UpstreamUnavailable {
+                slug: slug.to_owned(),
+                detail: "the provider could not be reached or sent a malformed answer".into(),
+            }
+        }
+    }
+}
+
+/// One request to one provider, bounded by `timeout` from send to the end of the body.
+async fn attempt(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    model: &ResolvedModel,
+    request: &ChatRequest,
+    timeout: Duration,
+) -> Result<ChatResponse, Failure> {
+    let adapter = endpoint.adapter;
+    let body = adapter.request_body(request, &model.upstream);
+    let builder = http.post(adapter.chat_url(&endpoint.base_url)).json(&body);
+    let builder = adapter.authorize(builder, endpoint.api_key.as_ref());
+    let exchange = async {
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| Failure::Connection(format!("request failed: {e}")))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = read_body(response).await?;
+        if status.is_success() {
+            adapter
+                .parse_response(&bytes)
+                .map_err(|e| Failure::Connection(format!("malformed answer: {e}")))
+        } else {
+            let error = adapter
+                .parse_error(&bytes)
+                .unwrap_or_else(|| UpstreamError {
+                    message: String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
+                    ..Default::default()
+                });
+            Err(Failure::Http {
+                status: status.as_u16(),
+                error,
+                retry_after,
+            })
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or(Err(Failure::Timeout))
+}
+
+async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Failure::Connection(format!("answer cut short: {e}")))?;
+        if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
+            return Err(Failure::Connection("answer larger than 32 MiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}

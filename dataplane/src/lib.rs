@@ -1,0 +1,37 @@
+//! AIgateway's data plane: OpenAI-shaped chat ingress, the fallback cascade across
+//! providers of every wire shape, API-key auth against Redis.
+
+pub mod auth;
+pub mod chain;
+pub mod config;
+pub mod error;
+pub mod headers;
+pub mod metrics;
+pub mod providers;
+pub mod routes;
+pub mod shapes;
+pub mod state;
+pub mod telemetry;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+pub use config::Config;
+pub use state::AppState;
+
+/// The whole data plane app; tests serve the same router on port 0.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().max_body_bytes;
+    Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(routes::chat::create_chat_completion),
+        )
+        .route("/v1/models", get(routes::models::list_models))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(telemetry::log_server_errors))
+        .with_state(state)
+}

@@ -1,0 +1,46 @@
+//! Adapter for OpenAI and the OpenAI-compatible providers (Moonshot, Mistral, Groq, …).
+
+use super::{join, Adapter};
+use crate::shapes::{openai, ChatRequest, ChatResponse, Shape, UpstreamError};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use url::Url;
+
+pub struct OpenAiAdapter;
+
+impl Adapter for OpenAiAdapter {
+    fn shape(&self) -> Shape {
+        Shape::OpenAi
+    }
+
+    fn chat_url(&self, base: &Url) -> String {
+        join(base, "/chat/completions")
+    }
+
+    fn models_url(&self, base: &Url) -> String {
+        join(base, "/models")
+    }
+
+    fn authorize(
+        &self,
+        builder: reqwest::RequestBuilder,
+        key: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        match key {
+            Some(k) => builder.bearer_auth(k.expose_secret()),
+            None => builder,
+        }
+    }
+
+    fn request_body(&self, req: &ChatRequest, upstream_model: &str) -> Value {
+        openai::upstream_body(req, upstream_model)
+    }
+
+    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
+        openai::parse_upstream_response(body)
+    }
+
+    fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {
+        openai::parse_upstream_error(body)
+    }
+}

@@ -1,0 +1,95 @@
+//! The data plane's shared state: configuration, provider registry, HTTP client, Redis.
+
+use crate::auth::KeyCache;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::providers::Registry;
+use aig_common::catalog::Catalog;
+use aig_common::redis_keys::RedisKeys;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("REDIS_URL: cannot connect to Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    /// Validated start-up configuration.
+    config: Config,
+    /// Endpoint, credential and adapter of every provider.
+    registry: Registry,
+    /// Pooled client for every upstream call.
+    http: reqwest::Client,
+    /// Multiplexed, auto-reconnecting Redis connection.
+    redis: ConnectionManager,
+    /// Builds every Redis key name under the configured prefix.
+    redis_keys: RedisKeys,
+    /// Recent API-key lookups.
+    key_cache: KeyCache,
+    /// Prometheus registry.
+    metrics: Metrics,
+}
+
+impl AppState {
+    pub async fn new(config: Config) -> Result<Self, StartError> {
+        let redis = redis::Client::open(config.redis_url.as_str())?
+            .get_connection_manager()
+            .await?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("aigateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self(Arc::new(Inner {
+            registry: Registry::new(&config.providers),
+            redis_keys: RedisKeys::new(config.redis_prefix.clone()),
+            config,
+            http,
+            redis,
+            key_cache: KeyCache::default(),
+            metrics: Metrics::new(),
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.config.catalog
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.0.http
+    }
+
+    /// A handle on the shared connection (clones are cheap and multiplex).
+    pub fn redis(&self) -> ConnectionManager {
+        self.0.redis.clone()
+    }
+
+    pub fn redis_keys(&self) -> &RedisKeys {
+        &self.0.redis_keys
+    }
+
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.0.key_cache
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+}
