@@ -27,7 +27,9 @@ impl ApiKey {
         let secret = raw.strip_prefix(PREFIX)?;
         let well_formed = !secret.is_empty()
             && secret.len() <= 128
-            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         well_formed.then(|| Self(raw.to_owned()))
     }
 

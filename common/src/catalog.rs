@@ -193,8 +193,8 @@ impl Catalog {
         let mut models = Vec::with_capacity(raw.models.len());
         let mut by_slug = HashMap::new();
         for m in raw.models {
-            let (provider, model) = split_slug(&m.slug)
-                .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+            let (provider, model) =
+                split_slug(&m.slug).map_err(|e| CatalogError::Invalid(e.to_string()))?;
             if !providers.contains_key(&provider) {
                 return Err(CatalogError::Invalid(format!(
                     "model {:?} names provider {provider} which has no [providers.{provider}] table",
@@ -202,7 +202,10 @@ impl Catalog {
                 )));
             }
             if by_slug.insert(m.slug.clone(), models.len()).is_some() {
-                return Err(CatalogError::Invalid(format!("model {:?} is listed twice", m.slug)));
+                return Err(CatalogError::Invalid(format!(
+                    "model {:?} is listed twice",
+                    m.slug
+                )));
             }
             models.push(ModelEntry {
                 upstream: m.upstream.unwrap_or_else(|| model.to_owned()),
@@ -213,7 +216,11 @@ impl Catalog {
                 prices: m.prices.into(),
             });
         }
-        Ok(Self { providers, models, by_slug })
+        Ok(Self {
+            providers,
+            models,
+            by_slug,
+        })
     }
 
     pub fn models(&self) -> &[ModelEntry] {
@@ -241,10 +248,13 @@ impl Catalog {
                 listed: true,
             });
         }
-        let pricing = self.providers.get(&provider).ok_or_else(|| SlugError::Unpriced {
-            slug: slug.to_owned(),
-            provider,
-        })?;
+        let pricing = self
+            .providers
+            .get(&provider)
+            .ok_or_else(|| SlugError::Unpriced {
+                slug: slug.to_owned(),
+                provider,
+            })?;
         Ok(ResolvedModel {
             slug: slug.to_owned(),
             provider,
@@ -260,10 +270,12 @@ fn split_slug(slug: &str) -> Result<(ProviderId, &str), SlugError> {
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.trim().is_empty())
         .ok_or_else(|| SlugError::Malformed(slug.to_owned()))?;
-    let provider = provider.parse().map_err(|source| SlugError::UnknownProvider {
-        slug: slug.to_owned(),
-        source,
-    })?;
+    let provider = provider
+        .parse()
+        .map_err(|source| SlugError::UnknownProvider {
+            slug: slug.to_owned(),
+            source,
+        })?;
     Ok((provider, model))
 }
 
@@ -285,7 +297,10 @@ mod tests {
             assert!(catalog.resolve(slug).unwrap().listed, "{slug}");
         }
         for p in ProviderId::ALL {
-            assert!(catalog.price_source(p).is_some(), "{p} has no default price");
+            assert!(
+                catalog.price_source(p).is_some(),
+                "{p} has no default price"
+            );
         }
     }
 
@@ -302,8 +317,14 @@ mod tests {
     #[test]
     fn bad_slugs_say_what_is_wrong() {
         let catalog = Catalog::builtin().unwrap();
-        assert!(matches!(catalog.resolve("gpt-5.4"), Err(SlugError::Malformed(_))));
-        assert!(matches!(catalog.resolve("openai/"), Err(SlugError::Malformed(_))));
+        assert!(matches!(
+            catalog.resolve("gpt-5.4"),
+            Err(SlugError::Malformed(_))
+        ));
+        assert!(matches!(
+            catalog.resolve("openai/"),
+            Err(SlugError::Malformed(_))
+        ));
         assert!(matches!(
             catalog.resolve("acme/model"),
             Err(SlugError::UnknownProvider { .. })
@@ -319,7 +340,12 @@ mod tests {
             cache_write: p("3.75"),
             output: p("15.00"),
         };
-        let usage = TokenUsage { input: 1000, cache_read: 2000, cache_write: 100, output: 500 };
+        let usage = TokenUsage {
+            input: 1000,
+            cache_read: 2000,
+            cache_write: 100,
+            output: 500,
+        };
         // 3000 + 600 + 375 + 7500 micro-USD
         assert_eq!(prices.cost(&usage), MicroUsd(11_475));
     }

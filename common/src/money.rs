@@ -50,7 +50,9 @@ impl TokenPrice {
                 "price {raw:?} is not a decimal USD amount with at most 3 decimals"
             ));
         }
-        let whole: u64 = whole.parse().map_err(|_| format!("price {raw:?} is too large"))?;
+        let whole: u64 = whole
+            .parse()
+            .map_err(|_| format!("price {raw:?} is too large"))?;
         let frac_nanos: u64 = format!("{:0<3}", frac.unwrap_or("")).parse().unwrap_or(0);
         whole
             .checked_mul(1000)
@@ -90,10 +92,28 @@ mod tests {
 
     #[test]
     fn prices_parse_exactly_from_decimal_strings() {
-        assert_eq!(TokenPrice::parse_usd_per_mtok("2.50").unwrap().nano_usd_per_token(), 2500);
-        assert_eq!(TokenPrice::parse_usd_per_mtok("0.075").unwrap().nano_usd_per_token(), 75);
-        assert_eq!(TokenPrice::parse_usd_per_mtok("15").unwrap().nano_usd_per_token(), 15000);
-        assert_eq!(TokenPrice::parse_usd_per_mtok("0.075").unwrap().to_string(), "0.075");
+        assert_eq!(
+            TokenPrice::parse_usd_per_mtok("2.50")
+                .unwrap()
+                .nano_usd_per_token(),
+            2500
+        );
+        assert_eq!(
+            TokenPrice::parse_usd_per_mtok("0.075")
+                .unwrap()
+                .nano_usd_per_token(),
+            75
+        );
+        assert_eq!(
+            TokenPrice::parse_usd_per_mtok("15")
+                .unwrap()
+                .nano_usd_per_token(),
+            15000
+        );
+        assert_eq!(
+            TokenPrice::parse_usd_per_mtok("0.075").unwrap().to_string(),
+            "0.075"
+        );
     }
 
     #[test]

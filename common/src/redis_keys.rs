@@ -13,7 +13,9 @@ impl RedisKeys {
     pub const DEFAULT_PREFIX: &'static str = "aig:";
 
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
