@@ -1,0 +1,82 @@
+"""Fixtures for the SDK tests: the gateway under test, its key, and the mock providers' control API.
+
+scripts/test starts the mock providers and the data plane on free ports, seeds a key, and
+passes them in through AIG_BASE_URL, AIG_GATEWAY_URL, AIG_KEY and AIG_MOCK_URL.
+"""
+
+import os
+
+import httpx
+import pytest
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run these tests through scripts/test", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    """The OpenAI-style base URL, e.g. http://127.0.0.1:PORT/v1."""
+    return _env("AIG_BASE_URL")
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> str:
+    """The data plane's root, e.g. http://127.0.0.1:PORT."""
+    return _env("AIG_GATEWAY_URL")
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """A live sk-aig- key of the seeded demo tenant."""
+    return _env("AIG_KEY")
+
+
+class MockProviders:
+    """The mock providers' control API: failure modes and the log of requests they received."""
+
+    def __init__(self, url: str) -> None:
+        self._http = httpx.Client(base_url=url, timeout=10)
+
+    def reset(self) -> None:
+        self._http.post("/_mock/reset").raise_for_status()
+
+    def set_mode(self, provider: str, mode: str) -> None:
+        self._http.put(f"/_mock/providers/{provider}/mode", json={"mode": mode}).raise_for_status()
+
+    def requests(self, provider: str) -> dict:
+        """`{"count": N, "requests": [...]}` for what `provider` received since the last reset."""
+        response = self._http.get(f"/_mock/providers/{provider}/requests")
+        response.raise_for_status()
+        return response.json()
+
+    def request_count(self, provider: str) -> int:
+        return self.requests(provider)["count"]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+@pytest.fixture
+def mock() -> MockProviders:
+    """The mock providers, reset before and after the test so tests don't see each other's faults."""
+    providers = MockProviders(_env("AIG_MOCK_URL"))
+    providers.reset()
+    try:
+        yield providers
+    finally:
+        providers.reset()
+        providers.close()
+
+
+@pytest.fixture
+def anthropic_rate_limited(mock: MockProviders):
+    """Every Anthropic request answers 429 for the length of the test."""
+    mock.set_mode("anthropic", "fail-429")
+    try:
+        yield mock
+    finally:
+        mock.set_mode("anthropic", "normal")

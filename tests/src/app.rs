@@ -1,0 +1,175 @@
+//! `TestApp`: the real data plane on port 0 against real Redis (a fresh key prefix per
+//! test) and the mock providers over HTTP, with typed helpers.
+
+use crate::mock::MockProviders;
+use crate::seed;
+use aig_common::api_key::ApiKey;
+use aig_common::provider::ProviderId;
+use aig_common::redis_keys::RedisKeys;
+use aig_dataplane::{router, AppState, Config};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// The Redis every test uses: `REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A running data plane with its own mock providers, Redis prefix and tenant key.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub mock: MockProviders,
+    pub state: AppState,
+    pub tenant_id: String,
+    pub key: ApiKey,
+    pub client: reqwest::Client,
+    redis: redis::aio::ConnectionManager,
+    keys: RedisKeys,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// A header as UTF-8 (the chain header carries `→`).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// `error.code` of an OpenAI-shaped error body.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
+    pub fn content(&self) -> &str {
+        self.body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Spawns with extra environment-style settings layered over the test defaults.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        let mock = MockProviders::start().await.expect("mock providers start");
+        let prefix = format!("aigtest:{}:", uuid::Uuid::new_v4().simple());
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("REDIS_URL".into(), redis_url());
+        env.insert("AIG_REDIS_PREFIX".into(), prefix.clone());
+        for id in ProviderId::ALL {
+            let name = id.env_name();
+            env.insert(
+                format!("AIG_PROVIDER_{name}_BASE_URL"),
+                mock.base_url(id.slug()),
+            );
+            env.insert(
+                format!("AIG_PROVIDER_{name}_API_KEY"),
+                format!("mock-key-{}", id.slug()),
+            );
+        }
+        for (k, v) in overrides {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config is valid");
+        let state = AppState::new(config)
+            .await
+            .expect("data plane state (is Redis running?)");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        let mut redis = redis::Client::open(redis_url())
+            .expect("REDIS_URL parses")
+            .get_connection_manager()
+            .await
+            .expect("redis");
+        let keys = RedisKeys::new(prefix);
+        let tenant_id = uuid::Uuid::new_v4().to_string();
+        let key = seed::publish_new_key(&mut redis, &keys, &tenant_id, Some(3600))
+            .await
+            .expect("seed key");
+        TestApp {
+            addr,
+            mock,
+            state,
+            tenant_id,
+            key,
+            client: reqwest::Client::new(),
+            redis,
+            keys,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// `POST /v1/chat/completions` with this app's key and the given extra headers.
+    pub async fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> TestResponse {
+        let mut req = self
+            .client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(self.key.expose())
+            .json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::read(req.send().await.expect("request reaches the gateway")).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> TestResponse {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Publishes another key for this app's tenant.
+    pub async fn new_key(&self) -> ApiKey {
+        let mut redis = self.redis.clone();
+        seed::publish_new_key(&mut redis, &self.keys, &self.tenant_id, Some(3600))
+            .await
+            .expect("seed key")
+    }
+
+    pub async fn revoke(&self, key: &ApiKey) {
+        let mut redis = self.redis.clone();
+        seed::revoke_key(&mut redis, &self.keys, key, &self.tenant_id)
+            .await
+            .expect("revoke key");
+    }
+}
+
+/// A one-user-message chat body.
+pub fn chat_body(model: &str, text: &str) -> Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{ "role": "user", "content": text }],
+    })
+}

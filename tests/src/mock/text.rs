@@ -1,0 +1,176 @@
+//! The deterministic answer: reply text, token counts, max_tokens and stop-sequence cuts, stream pieces.
+
+use serde_json::Value;
+
+/// What the answer depends on, already pulled out of the provider's request shape.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Prompt {
+    /// System prompt and every message, one text each, for the input token count.
+    pub texts: Vec<String>,
+    /// The text of the last user message.
+    pub last_user: String,
+    /// The request's output token limit.
+    pub max_tokens: Option<u64>,
+    /// The request's stop sequences.
+    pub stop: Vec<String>,
+}
+
+/// Why the answer ended, before each provider spells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    Complete,
+    Length,
+    StopSequence(String),
+    Filter,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub text: String,
+    pub finish: Finish,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// ceil(chars / 4), at least 1.
+pub(crate) fn tokens(text: &str) -> u64 {
+    let chars = u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
+    chars.div_ceil(4).max(1)
+}
+
+/// `Hello from {provider}/{model}. You said: {last user text}`, cut by a stop sequence or by
+/// max_tokens, whichever the generation would reach first.
+pub(crate) fn answer(provider: &str, model: &str, prompt: &Prompt) -> Answer {
+    let full = format!(
+        "Hello from {provider}/{model}. You said: {}",
+        prompt.last_user
+    );
+    let limit = prompt
+        .max_tokens
+        .map(|max| usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX));
+    let stop = prompt
+        .stop
+        .iter()
+        .filter(|seq| !seq.is_empty())
+        .filter_map(|seq| full.find(seq.as_str()).map(|at| (at, seq)))
+        .min_by_key(|(at, _)| *at);
+
+    let (text, finish) = match stop {
+        Some((at, seq)) if limit.is_none_or(|limit| full[..at].chars().count() <= limit) => {
+            (full[..at].to_owned(), Finish::StopSequence(seq.clone()))
+        }
+        _ => match limit {
+            Some(limit) if full.chars().count() > limit => {
+                (full.chars().take(limit).collect(), Finish::Length)
+            }
+            _ => (full, Finish::Complete),
+        },
+    };
+    Answer {
+        output_tokens: tokens(&text),
+        text,
+        finish,
+        input_tokens: input_tokens(prompt),
+    }
+}
+
+/// A content-filter outcome: no text, no output tokens.
+pub(crate) fn filtered(prompt: &Prompt) -> Answer {
+    Answer {
+        text: String::new(),
+        finish: Finish::Filter,
+        input_tokens: input_tokens(prompt),
+        output_tokens: 0,
+    }
+}
+
+fn input_tokens(prompt: &Prompt) -> u64 {
+    prompt.texts.iter().map(|text| tokens(text)).sum()
+}
+
+/// The text of a message's content in any of the three shapes: a string, or an array of blocks
+/// whose `text` blocks are joined by newlines. Anything else has no text.
+pub(crate) fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|block| block.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The reply in stream-sized pieces of about three words, whitespace kept.
+pub(crate) fn pieces(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    words.chunks(3).map(|chunk| chunk.concat()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(last_user: &str) -> Prompt {
+        Prompt {
+            texts: vec!["be brief".into(), last_user.into()],
+            last_user: last_user.into(),
+            ..Prompt::default()
+        }
+    }
+
+    #[test]
+    fn tokens_are_a_quarter_of_the_characters_rounded_up() {
+        assert_eq!(tokens(""), 1);
+        assert_eq!(tokens("abcd"), 1);
+        assert_eq!(tokens("abcde"), 2);
+        assert_eq!(tokens("héllo"), 2);
+    }
+
+    #[test]
+    fn the_reply_echoes_provider_model_and_last_user_text() {
+        let answer = answer("openai", "gpt-5.4", &prompt("hi"));
+        assert_eq!(answer.text, "Hello from openai/gpt-5.4. You said: hi");
+        assert_eq!(answer.finish, Finish::Complete);
+        assert_eq!(answer.input_tokens, 2 + 1);
+        assert_eq!(answer.output_tokens, tokens(&answer.text));
+    }
+
+    #[test]
+    fn max_tokens_truncates_to_four_characters_a_token() {
+        let mut p = prompt("hi");
+        p.max_tokens = Some(3);
+        let answer = answer("openai", "m", &p);
+        assert_eq!(answer.text, "Hello from o");
+        assert_eq!(answer.finish, Finish::Length);
+        assert_eq!(answer.output_tokens, 3);
+    }
+
+    #[test]
+    fn the_earliest_stop_sequence_cuts_before_itself() {
+        let mut p = prompt("hi");
+        p.stop = vec!["said".into(), "from".into()];
+        let answer = answer("openai", "m", &p);
+        assert_eq!(answer.text, "Hello ");
+        assert_eq!(answer.finish, Finish::StopSequence("from".into()));
+    }
+
+    #[test]
+    fn max_tokens_wins_when_it_is_reached_before_the_stop_sequence() {
+        let mut p = prompt("hi");
+        p.stop = vec!["said".into()];
+        p.max_tokens = Some(1);
+        assert_eq!(answer("openai", "m", &p).finish, Finish::Length);
+    }
+
+    #[test]
+    fn pieces_rebuild_the_text() {
+        let text = "Hello from openai/gpt-5.4. You said: what is up";
+        let pieces = pieces(text);
+        assert_eq!(pieces[0], "Hello from openai/gpt-5.4. ");
+        assert_eq!(pieces.concat(), text);
+        assert!(super::pieces("").is_empty());
+    }
+}

@@ -1,0 +1,974 @@
+//! The mock providers themselves: wire shapes, validation, faults, streams and the control API.
+
+use std::time::{Duration, Instant};
+
+use aig_tests::mock::{MockProviders, Mode};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct TestMock {
+    mock: MockProviders,
+    http: reqwest::Client,
+}
+
+impl TestMock {
+    async fn start() -> TestMock {
+        TestMock {
+            mock: MockProviders::start().await.unwrap(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.mock.addr)
+    }
+
+    async fn openai(&self, provider: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/chat/completions", self.mock.base_url(provider)))
+            .bearer_auth("sk-test")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn anthropic(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/messages", self.mock.base_url("anthropic")))
+            .header("x-api-key", "sk-ant-test")
+            .header("anthropic-version", "2023-06-01")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn cohere(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v2/chat", self.mock.base_url("cohere")))
+            .bearer_auth("co-test")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn openai_body(model: &str, said: &str) -> Value {
+    json!({
+        "model": model,
+        "messages": [
+            { "role": "system", "content": "Be brief." },
+            { "role": "user", "content": said },
+        ],
+    })
+}
+
+fn anthropic_body(model: &str, said: &str) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 1024,
+        "system": "Be brief.",
+        "messages": [{ "role": "user", "content": said }],
+    })
+}
+
+fn cohere_body(model: &str, said: &str) -> Value {
+    openai_body(model, said)
+}
+
+/// `(event name, data)` of every SSE frame.
+fn sse_frames(body: &str) -> Vec<(Option<String>, String)> {
+    body.split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event = Some(name.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+fn json_of(data: &str) -> Value {
+    serde_json::from_str(data).unwrap()
+}
+
+/// Reads a body until it ends or the connection breaks; says whether it ended cleanly.
+async fn read_body(response: reqwest::Response) -> (String, bool) {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => body.extend_from_slice(&bytes),
+            Err(_) => return (String::from_utf8_lossy(&body).into_owned(), false),
+        }
+    }
+    (String::from_utf8_lossy(&body).into_owned(), true)
+}
+
+fn tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4).max(1)
+}
+
+#[tokio::test]
+async fn openai_answers_in_the_chat_completion_shape_with_usage() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .openai("openai", &openai_body("gpt-5.4", "hi there"))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let reply = "Hello from openai/gpt-5.4. You said: hi there";
+    assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "gpt-5.4");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(body["choices"][0]["message"]["content"], reply);
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let input = tokens("Be brief.") + tokens("hi there");
+    assert_eq!(body["usage"]["prompt_tokens"], input);
+    assert_eq!(body["usage"]["completion_tokens"], tokens(reply));
+    assert_eq!(body["usage"]["total_tokens"], input + tokens(reply));
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
+
+#[tokio::test]
+async fn an_openai_compatible_provider_answers_under_its_own_slug() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .openai("moonshot", &openai_body("kimi-k2.6", "yo"))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from moonshot/kimi-k2.6. You said: yo"
+    );
+    assert_eq!(mock.mock.state.request_count("moonshot"), 1);
+    assert_eq!(mock.mock.state.request_count("openai"), 0);
+}
+
+#[tokio::test]
+async fn anthropic_answers_in_the_messages_shape_with_usage() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .anthropic(&json!({
+            "model": "claude-opus-4.7",
+            "max_tokens": 100,
+            "system": [{ "type": "text", "text": "Be brief." }],
+            "messages": [
+                { "role": "user", "content": "first" },
+                { "role": "assistant", "content": "ok" },
+                { "role": "user", "content": [{ "type": "text", "text": "second" }] },
+            ],
+        }))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let reply = "Hello from anthropic/claude-opus-4.7. You said: second";
+    assert!(body["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["role"], "assistant");
+    assert_eq!(body["model"], "claude-opus-4.7");
+    assert_eq!(body["content"], json!([{ "type": "text", "text": reply }]));
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["stop_sequence"], Value::Null);
+    let input = tokens("Be brief.") + tokens("first") + tokens("ok") + tokens("second");
+    assert_eq!(body["usage"]["input_tokens"], input);
+    assert_eq!(body["usage"]["output_tokens"], tokens(reply));
+    assert_eq!(body["usage"]["cache_creation_input_tokens"], 0);
+    assert_eq!(body["usage"]["cache_read_input_tokens"], 0);
+}
+
+#[tokio::test]
+async fn cohere_answers_in_the_v2_chat_shape_with_usage() {
+    let mock = TestMock::start().await;
+
+    let response = mock.cohere(&cohere_body("command-a", "hello")).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let reply = "Hello from cohere/command-a. You said: hello";
+    assert!(uuid::Uuid::parse_str(body["id"].as_str().unwrap()).is_ok());
+    assert_eq!(body["message"]["role"], "assistant");
+    assert_eq!(
+        body["message"]["content"],
+        json!([{ "type": "text", "text": reply }])
+    );
+    assert_eq!(body["finish_reason"], "COMPLETE");
+    let input = tokens("Be brief.") + tokens("hello");
+    for counts in ["billed_units", "tokens"] {
+        assert_eq!(body["usage"][counts]["input_tokens"], input);
+        assert_eq!(body["usage"][counts]["output_tokens"], tokens(reply));
+    }
+}
+
+#[tokio::test]
+async fn anthropic_rejects_a_system_role_message() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .anthropic(&json!({
+            "model": "claude-opus-4.7",
+            "max_tokens": 10,
+            "messages": [
+                { "role": "system", "content": "Be brief." },
+                { "role": "user", "content": "hi" },
+            ],
+        }))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("top-level `system` parameter"));
+}
+
+#[tokio::test]
+async fn anthropic_rejects_a_request_without_max_tokens() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .anthropic(&json!({
+            "model": "claude-opus-4.7",
+            "messages": [{ "role": "user", "content": "hi" }],
+        }))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["message"], "max_tokens: Field required");
+}
+
+#[tokio::test]
+async fn anthropic_requires_an_api_key_and_a_version_header() {
+    let mock = TestMock::start().await;
+    let url = format!("{}/v1/messages", mock.mock.base_url("anthropic"));
+    let body = anthropic_body("claude-opus-4.7", "hi");
+
+    let no_key = mock
+        .http
+        .post(&url)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let no_version = mock
+        .http
+        .post(&url)
+        .header("x-api-key", "k")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    let no_key: Value = no_key.json().await.unwrap();
+    assert_eq!(no_key["error"]["type"], "authentication_error");
+    assert_eq!(no_version.status(), StatusCode::BAD_REQUEST);
+    let no_version: Value = no_version.json().await.unwrap();
+    assert_eq!(no_version["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn openai_and_cohere_require_bearer_auth() {
+    let mock = TestMock::start().await;
+
+    let openai = mock
+        .http
+        .post(mock.url("/openai/v1/chat/completions"))
+        .json(&openai_body("gpt-5.4", "hi"))
+        .send()
+        .await
+        .unwrap();
+    let cohere = mock
+        .http
+        .post(mock.url("/cohere/v2/chat"))
+        .json(&cohere_body("command-a", "hi"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(openai.status(), StatusCode::UNAUTHORIZED);
+    let openai: Value = openai.json().await.unwrap();
+    assert_eq!(openai["error"]["type"], "invalid_request_error");
+    assert_eq!(cohere.status(), StatusCode::UNAUTHORIZED);
+    let cohere: Value = cohere.json().await.unwrap();
+    assert!(cohere["message"].is_string());
+}
+
+#[tokio::test]
+async fn openai_rejects_unknown_roles_unknown_fields_and_empty_messages() {
+    let mock = TestMock::start().await;
+
+    let bad_role = mock
+        .openai(
+            "openai",
+            &json!({ "model": "gpt-5.4", "messages": [{ "role": "robot", "content": "x" }] }),
+        )
+        .await;
+    let unknown_field = mock
+        .openai(
+            "openai",
+            &json!({ "model": "gpt-5.4", "messages": [{ "role": "user", "content": "x" }],
+                     "models": ["openai/gpt-5-mini"] }),
+        )
+        .await;
+    let empty = mock
+        .openai("openai", &json!({ "model": "gpt-5.4", "messages": [] }))
+        .await;
+
+    assert_eq!(bad_role.status(), StatusCode::BAD_REQUEST);
+    let bad_role: Value = bad_role.json().await.unwrap();
+    assert_eq!(bad_role["error"]["param"], "messages[0].role");
+    assert_eq!(bad_role["error"]["code"], "invalid_value");
+    assert_eq!(unknown_field.status(), StatusCode::BAD_REQUEST);
+    let unknown_field: Value = unknown_field.json().await.unwrap();
+    assert_eq!(
+        unknown_field["error"]["message"],
+        "Unrecognized request argument supplied: models"
+    );
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    let empty: Value = empty.json().await.unwrap();
+    assert_eq!(empty["error"]["code"], "empty_array");
+}
+
+#[tokio::test]
+async fn cohere_rejects_an_unknown_role_and_an_out_of_range_p() {
+    let mock = TestMock::start().await;
+
+    let bad_role = mock
+        .cohere(
+            &json!({ "model": "command-a", "messages": [{ "role": "chatbot", "content": "x" }] }),
+        )
+        .await;
+    let bad_p = mock
+        .cohere(&json!({ "model": "command-a", "p": 1.0,
+                         "messages": [{ "role": "user", "content": "x" }] }))
+        .await;
+
+    assert_eq!(bad_role.status(), StatusCode::BAD_REQUEST);
+    let bad_role: Value = bad_role.json().await.unwrap();
+    assert!(bad_role["message"].as_str().unwrap().contains("role"));
+    assert_eq!(bad_p.status(), StatusCode::BAD_REQUEST);
+    let bad_p: Value = bad_p.json().await.unwrap();
+    assert!(bad_p["message"].as_str().unwrap().contains("p must be"));
+}
+
+#[tokio::test]
+async fn a_fail_429_model_gets_429_with_retry_after_in_each_providers_error_shape() {
+    let mock = TestMock::start().await;
+
+    let openai = mock
+        .openai("openai", &openai_body("gpt-5.4-fail-429", "hi"))
+        .await;
+    let anthropic = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-fail-429", "hi"))
+        .await;
+    let cohere = mock.cohere(&cohere_body("command-a-fail-429", "hi")).await;
+
+    for response in [&openai, &anthropic, &cohere] {
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+    let openai: Value = openai.json().await.unwrap();
+    assert_eq!(openai["error"]["code"], "rate_limit_exceeded");
+    assert!(openai["error"]["message"].is_string());
+    let anthropic: Value = anthropic.json().await.unwrap();
+    assert_eq!(anthropic["type"], "error");
+    assert_eq!(anthropic["error"]["type"], "rate_limit_error");
+    let cohere: Value = cohere.json().await.unwrap();
+    assert!(cohere["message"].is_string());
+}
+
+#[tokio::test]
+async fn a_fail_500_model_gets_a_server_error_in_the_providers_shape() {
+    let mock = TestMock::start().await;
+
+    let openai = mock
+        .openai("openai", &openai_body("gpt-5.4-fail-500", "hi"))
+        .await;
+    let anthropic = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-fail-529", "hi"))
+        .await;
+
+    assert_eq!(openai.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(openai.headers().get("retry-after").is_none());
+    let openai: Value = openai.json().await.unwrap();
+    assert_eq!(openai["error"]["type"], "server_error");
+    assert_eq!(anthropic.status().as_u16(), 529);
+    let anthropic: Value = anthropic.json().await.unwrap();
+    assert_eq!(anthropic["error"]["type"], "overloaded_error");
+}
+
+#[tokio::test]
+async fn a_provider_mode_overrides_the_model_name_and_reset_clears_it() {
+    let mock = TestMock::start().await;
+    mock.mock.state.set_mode("openai", Mode::Fail(503));
+
+    let failed = mock.openai("openai", &openai_body("gpt-5.4", "hi")).await;
+    let other_provider = mock.openai("groq", &openai_body("llama", "hi")).await;
+    mock.mock.state.reset();
+    let after_reset = mock.openai("openai", &openai_body("gpt-5.4", "hi")).await;
+
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(other_provider.status(), StatusCode::OK);
+    assert_eq!(after_reset.status(), StatusCode::OK);
+    assert_eq!(mock.mock.state.request_count("openai"), 1);
+}
+
+#[tokio::test]
+async fn a_provider_mode_wins_over_a_fault_in_the_model_name() {
+    let mock = TestMock::start().await;
+    mock.mock.state.set_mode("anthropic", Mode::Fail(500));
+
+    let response = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-fail-429", "hi"))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn request_count_counts_failing_and_invalid_requests() {
+    let mock = TestMock::start().await;
+
+    mock.openai("openai", &openai_body("gpt-5.4-fail-500", "one"))
+        .await;
+    mock.openai("openai", &openai_body("gpt-5.4", "two")).await;
+    mock.http
+        .post(mock.url("/openai/v1/chat/completions"))
+        .bearer_auth("k")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(mock.mock.state.request_count("openai"), 3);
+    let requests = mock.mock.state.requests("openai");
+    assert_eq!(requests[0].path, "/openai/v1/chat/completions");
+    assert_eq!(requests[0].model, "gpt-5.4-fail-500");
+    assert_eq!(requests[0].header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(requests[1].body["messages"][1]["content"], "two");
+    assert_eq!(requests[2].body, Value::Null);
+    assert_eq!(requests[2].model, "");
+}
+
+#[tokio::test]
+async fn the_openai_stream_ends_with_done_and_carries_usage_only_when_asked() {
+    let mock = TestMock::start().await;
+    let mut body = openai_body("gpt-5.4", "stream please");
+    body["stream"] = json!(true);
+
+    let without = mock.openai("openai", &body).await;
+    body["stream_options"] = json!({ "include_usage": true });
+    let with = mock.openai("openai", &body).await;
+
+    assert_eq!(without.headers()["content-type"], "text/event-stream");
+    let without = sse_frames(&without.text().await.unwrap());
+    let with = sse_frames(&with.text().await.unwrap());
+    for frames in [&without, &with] {
+        assert_eq!(frames.last().unwrap().1, "[DONE]");
+        let first = json_of(&frames[0].1);
+        assert_eq!(first["object"], "chat.completion.chunk");
+        assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+        let text: String = frames[1..frames.len() - 1]
+            .iter()
+            .map(|(_, data)| json_of(data))
+            .filter_map(|chunk| {
+                chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(text, "Hello from openai/gpt-5.4. You said: stream please");
+    }
+    assert!(without
+        .iter()
+        .all(|(_, data)| data == "[DONE]" || json_of(data).get("usage").is_none()));
+    let finish = json_of(&without[without.len() - 2].1);
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage_chunk = json_of(&with[with.len() - 2].1);
+    assert_eq!(usage_chunk["choices"], json!([]));
+    assert_eq!(
+        usage_chunk["usage"]["completion_tokens"],
+        tokens("Hello from openai/gpt-5.4. You said: stream please")
+    );
+    assert_eq!(json_of(&with[0].1)["usage"], Value::Null);
+}
+
+#[tokio::test]
+async fn openai_rejects_stream_options_without_stream() {
+    let mock = TestMock::start().await;
+    let mut body = openai_body("gpt-5.4", "hi");
+    body["stream_options"] = json!({ "include_usage": true });
+
+    let response = mock.openai("openai", &body).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_anthropic_stream_follows_the_messages_event_sequence() {
+    let mock = TestMock::start().await;
+    let mut body = anthropic_body("claude-opus-4.7", "stream please");
+    body["stream"] = json!(true);
+
+    let response = mock.anthropic(&body).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let frames = sse_frames(&response.text().await.unwrap());
+    let events: Vec<&str> = frames.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    let deltas = events
+        .iter()
+        .filter(|e| **e == "content_block_delta")
+        .count();
+    assert!(deltas >= 2);
+    let mut expected = vec!["message_start", "content_block_start", "ping"];
+    expected.extend(std::iter::repeat_n("content_block_delta", deltas));
+    expected.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(events, expected);
+    for (event, data) in &frames {
+        assert_eq!(json_of(data)["type"], event.as_deref().unwrap());
+    }
+    let start = json_of(&frames[0].1);
+    assert_eq!(
+        start["message"]["usage"]["input_tokens"],
+        tokens("Be brief.") + tokens("stream please")
+    );
+    let delta = json_of(&frames[frames.len() - 2].1);
+    assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+    assert_eq!(delta["delta"]["stop_sequence"], Value::Null);
+    assert_eq!(
+        delta["usage"]["output_tokens"],
+        tokens("Hello from anthropic/claude-opus-4.7. You said: stream please")
+    );
+}
+
+#[tokio::test]
+async fn the_cohere_stream_ends_with_message_end() {
+    let mock = TestMock::start().await;
+    let mut body = cohere_body("command-a", "stream please");
+    body["stream"] = json!(true);
+
+    let response = mock.cohere(&body).await;
+
+    let frames = sse_frames(&response.text().await.unwrap());
+    let events: Vec<&str> = frames.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    assert_eq!(events[..2], ["message-start", "content-start"]);
+    assert_eq!(events[events.len() - 2..], ["content-end", "message-end"]);
+    let text: String = frames
+        .iter()
+        .filter(|(e, _)| e.as_deref() == Some("content-delta"))
+        .map(|(_, data)| {
+            json_of(data)["delta"]["message"]["content"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "Hello from cohere/command-a. You said: stream please");
+    let end = json_of(&frames.last().unwrap().1);
+    assert_eq!(end["type"], "message-end");
+    assert_eq!(end["delta"]["finish_reason"], "COMPLETE");
+    assert_eq!(
+        end["delta"]["usage"]["billed_units"]["output_tokens"],
+        tokens(&text)
+    );
+}
+
+#[tokio::test]
+async fn an_anthropic_midstream_error_stream_carries_an_error_event() {
+    let mock = TestMock::start().await;
+    let mut body = anthropic_body("claude-opus-4.7-midstream-error", "hi");
+    body["stream"] = json!(true);
+
+    let response = mock.anthropic(&body).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let frames = sse_frames(&response.text().await.unwrap());
+    let events: Vec<&str> = frames.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "error"
+        ]
+    );
+    let error = json_of(&frames.last().unwrap().1);
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "overloaded_error");
+}
+
+#[tokio::test]
+async fn an_openai_midstream_error_stream_ends_with_an_error_and_no_done() {
+    let mock = TestMock::start().await;
+    let mut body = openai_body("gpt-5.4-midstream-error", "hi");
+    body["stream"] = json!(true);
+
+    let response = mock.openai("openai", &body).await;
+
+    let frames = sse_frames(&response.text().await.unwrap());
+    assert_eq!(frames.len(), 4);
+    assert!(frames.iter().all(|(_, data)| data != "[DONE]"));
+    assert!(json_of(&frames[3].1)["error"]["message"].is_string());
+}
+
+#[tokio::test]
+async fn a_cohere_midstream_error_stream_breaks_off_before_message_end() {
+    let mock = TestMock::start().await;
+    let mut body = cohere_body("command-a-midstream-error", "hi");
+    body["stream"] = json!(true);
+
+    let response = mock.cohere(&body).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let (text, clean) = read_body(response).await;
+    assert!(!clean, "the connection should break");
+    let events: Vec<String> = sse_frames(&text)
+        .into_iter()
+        .filter_map(|(e, _)| e)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "message-start",
+            "content-start",
+            "content-delta",
+            "content-delta"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_non_streaming_midstream_error_truncates_the_body() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .openai("openai", &openai_body("gpt-5.4-midstream-error", "hi"))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let (text, clean) = read_body(response).await;
+    assert!(!clean, "the connection should break");
+    assert!(text.starts_with('{'));
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+}
+
+#[tokio::test]
+async fn a_malformed_model_gets_a_200_that_is_not_json() {
+    let mock = TestMock::start().await;
+
+    let response = mock.cohere(&cohere_body("command-a-malformed", "hi")).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+}
+
+#[tokio::test]
+async fn a_hang_model_does_not_answer_within_300_ms() {
+    let mock = TestMock::start().await;
+    let started = Instant::now();
+
+    let result = mock
+        .http
+        .post(mock.url("/openai/v1/chat/completions"))
+        .bearer_auth("k")
+        .json(&openai_body("gpt-5.4-hang", "hi"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+
+    let error = result.unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(mock.mock.state.request_count("openai"), 1);
+}
+
+#[tokio::test]
+async fn a_slow_model_answers_normally_after_the_delay() {
+    let mock = TestMock::start().await;
+    let started = Instant::now();
+
+    let response = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-slow-200", "hi"))
+        .await;
+
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["stop_reason"], "end_turn");
+}
+
+#[tokio::test]
+async fn slow_combines_with_a_failure() {
+    let mock = TestMock::start().await;
+    let started = Instant::now();
+
+    let response = mock
+        .openai("openai", &openai_body("gpt-5.4-slow-150-fail-500", "hi"))
+        .await;
+
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn a_stop_sequence_cuts_the_reply_before_it_in_each_provider() {
+    let mock = TestMock::start().await;
+    let mut openai = openai_body("gpt-5.4", "hi");
+    openai["stop"] = json!(["said"]);
+    let mut anthropic = anthropic_body("claude-opus-4.7", "hi");
+    anthropic["stop_sequences"] = json!(["said"]);
+    let mut cohere = cohere_body("command-a", "hi");
+    cohere["stop_sequences"] = json!(["said"]);
+
+    let openai: Value = mock.openai("openai", &openai).await.json().await.unwrap();
+    let anthropic: Value = mock.anthropic(&anthropic).await.json().await.unwrap();
+    let cohere: Value = mock.cohere(&cohere).await.json().await.unwrap();
+
+    assert_eq!(
+        openai["choices"][0]["message"]["content"],
+        "Hello from openai/gpt-5.4. You "
+    );
+    assert_eq!(openai["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        anthropic["content"][0]["text"],
+        "Hello from anthropic/claude-opus-4.7. You "
+    );
+    assert_eq!(anthropic["stop_reason"], "stop_sequence");
+    assert_eq!(anthropic["stop_sequence"], "said");
+    assert_eq!(
+        cohere["message"]["content"][0]["text"],
+        "Hello from cohere/command-a. You "
+    );
+    assert_eq!(cohere["finish_reason"], "STOP_SEQUENCE");
+}
+
+#[tokio::test]
+async fn max_tokens_truncates_the_reply_with_the_length_finish_reason() {
+    let mock = TestMock::start().await;
+    let mut openai = openai_body("gpt-5.4", "hi");
+    openai["max_completion_tokens"] = json!(2);
+    let mut anthropic = anthropic_body("claude-opus-4.7", "hi");
+    anthropic["max_tokens"] = json!(2);
+    let mut cohere = cohere_body("command-a", "hi");
+    cohere["max_tokens"] = json!(2);
+
+    let openai: Value = mock.openai("openai", &openai).await.json().await.unwrap();
+    let anthropic: Value = mock.anthropic(&anthropic).await.json().await.unwrap();
+    let cohere: Value = mock.cohere(&cohere).await.json().await.unwrap();
+
+    assert_eq!(openai["choices"][0]["message"]["content"], "Hello fr");
+    assert_eq!(openai["choices"][0]["finish_reason"], "length");
+    assert_eq!(openai["usage"]["completion_tokens"], 2);
+    assert_eq!(anthropic["content"][0]["text"], "Hello fr");
+    assert_eq!(anthropic["stop_reason"], "max_tokens");
+    assert_eq!(anthropic["usage"]["output_tokens"], 2);
+    assert_eq!(cohere["message"]["content"][0]["text"], "Hello fr");
+    assert_eq!(cohere["finish_reason"], "MAX_TOKENS");
+}
+
+#[tokio::test]
+async fn a_filter_model_gets_each_providers_content_filter_outcome() {
+    let mock = TestMock::start().await;
+
+    let openai: Value = mock
+        .openai("openai", &openai_body("gpt-5.4-filter", "hi"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let anthropic: Value = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-filter", "hi"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cohere: Value = mock
+        .cohere(&cohere_body("command-a-filter", "hi"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(openai["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(openai["choices"][0]["message"]["content"], "");
+    assert_eq!(anthropic["stop_reason"], "refusal");
+    assert_eq!(anthropic["content"], json!([]));
+    assert_eq!(cohere["finish_reason"], "ERROR_TOXIC");
+}
+
+#[tokio::test]
+async fn a_filtered_openai_stream_ends_with_content_filter_and_no_content() {
+    let mock = TestMock::start().await;
+    let mut body = openai_body("gpt-5.4-filter", "hi");
+    body["stream"] = json!(true);
+
+    let frames = sse_frames(&mock.openai("openai", &body).await.text().await.unwrap());
+
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        json_of(&frames[1].1)["choices"][0]["finish_reason"],
+        "content_filter"
+    );
+    assert_eq!(frames[2].1, "[DONE]");
+}
+
+#[tokio::test]
+async fn each_provider_lists_models_in_its_own_shape() {
+    let mock = TestMock::start().await;
+
+    let openai: Value = mock
+        .http
+        .get(mock.url("/openai/v1/models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let anthropic: Value = mock
+        .http
+        .get(mock.url("/anthropic/v1/models"))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cohere: Value = mock
+        .http
+        .get(mock.url("/cohere/v1/models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(openai["object"], "list");
+    assert_eq!(openai["data"][0]["object"], "model");
+    assert!(openai["data"][0]["id"].is_string());
+    assert_eq!(anthropic["data"][0]["type"], "model");
+    assert!(anthropic["data"][0]["display_name"].is_string());
+    assert_eq!(anthropic["has_more"], false);
+    assert_eq!(anthropic["first_id"], anthropic["data"][0]["id"]);
+    assert!(cohere["models"][0]["name"].is_string());
+    assert_eq!(mock.mock.state.request_count("openai"), 0);
+}
+
+#[tokio::test]
+async fn listing_models_fails_while_the_provider_is_failing() {
+    let mock = TestMock::start().await;
+    mock.mock.state.set_mode("groq", Mode::Fail(500));
+
+    let response = mock
+        .http
+        .get(mock.url("/groq/v1/models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn the_control_api_sets_modes_lists_requests_and_resets() {
+    let mock = TestMock::start().await;
+    let mode_url = mock.url("/_mock/providers/openai/mode");
+
+    let set = mock
+        .http
+        .put(&mode_url)
+        .json(&json!({ "mode": "fail-429" }))
+        .send()
+        .await
+        .unwrap();
+    let unknown = mock
+        .http
+        .put(&mode_url)
+        .json(&json!({ "mode": "explode" }))
+        .send()
+        .await
+        .unwrap();
+    let failed = mock.openai("openai", &openai_body("gpt-5.4", "hi")).await;
+    let listed: Value = mock
+        .http
+        .get(mock.url("/_mock/providers/openai/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reset = mock
+        .http
+        .post(mock.url("/_mock/reset"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(set.status(), StatusCode::NO_CONTENT);
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(failed.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(listed["count"], 1);
+    assert_eq!(listed["requests"][0]["model"], "gpt-5.4");
+    assert_eq!(listed["requests"][0]["path"], "/openai/v1/chat/completions");
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert_eq!(mock.mock.state.mode("openai"), Mode::Normal);
+    assert_eq!(mock.mock.state.request_count("openai"), 0);
+}
+
+#[tokio::test]
+async fn the_anthropic_and_cohere_paths_are_not_openai_shaped() {
+    let mock = TestMock::start().await;
+
+    for path in [
+        "/anthropic/v1/chat/completions",
+        "/cohere/v1/chat/completions",
+    ] {
+        let response = mock
+            .http
+            .post(mock.url(path))
+            .bearer_auth("k")
+            .json(&openai_body("m", "hi"))
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(mock.mock.state.request_count("anthropic"), 0);
+}
