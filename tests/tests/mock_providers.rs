@@ -12,6 +12,10 @@ struct TestMock {
     http: reqwest::Client,
 }
 
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a broken mock fails the test"
+)]
 impl TestMock {
     async fn start() -> TestMock {
         TestMock {
@@ -98,6 +102,10 @@ fn sse_frames(body: &str) -> Vec<(Option<String>, String)> {
         .collect()
 }
 
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a frame that is not JSON fails the test"
+)]
 fn json_of(data: &str) -> Value {
     serde_json::from_str(data).unwrap()
 }
