@@ -1,5 +1,9 @@
 //! `TestApp`: the real data plane on port 0 against real Redis (a fresh key prefix per
 //! test) and the mock providers over HTTP, with typed helpers.
+#![expect(
+    clippy::expect_used,
+    reason = "test kit: a failed set-up must fail the test at once, with the reason"
+)]
 
 use crate::mock::MockProviders;
 use crate::seed;

@@ -105,7 +105,9 @@ pub fn parse_finish_reason(raw: Option<&str>) -> FinishReason {
         Some("MAX_TOKENS") => FinishReason::Length,
         Some("STOP_SEQUENCE") => FinishReason::StopSequence(None),
         Some("TOOL_CALL") => FinishReason::ToolCalls,
-        Some("ERROR_TOXIC") | Some("CONTENT_FILTERED") => FinishReason::ContentFilter,
+        Some("ERROR_TOXIC") | Some("CONTENT_BLOCKED") | Some("content_blocked") => {
+            FinishReason::ContentFilter
+        }
         _ => FinishReason::Stop,
     }
 }
