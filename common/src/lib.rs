@@ -6,3 +6,4 @@ pub mod key_record;
 pub mod money;
 pub mod provider;
 pub mod redis_keys;
+pub mod usage;

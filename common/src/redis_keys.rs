@@ -26,6 +26,11 @@ impl RedisKeys {
     pub fn api_key(&self, hash: &KeyHash) -> String {
         format!("{}key:{}", self.prefix, hash.as_str())
     }
+
+    /// Stream: one [`crate::usage::UsageEvent`] per request, for the control plane.
+    pub fn usage_stream(&self) -> String {
+        format!("{}usage:events", self.prefix)
+    }
 }
 
 impl Default for RedisKeys {

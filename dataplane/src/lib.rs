@@ -1,5 +1,5 @@
-//! AIgateway's data plane: OpenAI-shaped chat ingress, the fallback cascade across
-//! providers of every wire shape, API-key auth against Redis.
+//! AIgateway's data plane: OpenAI- and Anthropic-shaped chat ingress, streaming or not,
+//! the fallback cascade across providers of every wire shape, API-key auth against Redis.
 
 pub mod auth;
 pub mod chain;
@@ -12,6 +12,7 @@ pub mod routes;
 pub mod shapes;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -28,6 +29,14 @@ pub fn router(state: AppState) -> Router {
             post(routes::chat::create_chat_completion),
         )
         .route("/v1/models", get(routes::models::list_models))
+        .route(
+            "/anthropic/v1/messages",
+            post(routes::messages::create_message),
+        )
+        .route(
+            "/anthropic/v1/models",
+            get(routes::models::list_models_anthropic),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)

@@ -4,11 +4,12 @@
 use super::outcome::{ChainEntry, Failure, Outcome};
 use super::plan::Plan;
 use crate::error::Error;
+use crate::providers::stream::UpstreamStream;
 use crate::providers::Endpoint;
-use crate::shapes::{ChatRequest, ChatResponse, UpstreamError};
+use crate::shapes::stream::StreamEvent;
+use crate::shapes::{ChatRequest, ChatResponse, FinishReason, UpstreamError};
 use crate::state::AppState;
 use aig_common::catalog::ResolvedModel;
-use aig_common::money::MicroUsd;
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
@@ -19,23 +20,53 @@ const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
 /// Longest `Retry-After` honoured in health marks.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// A stream that produced its first content (or finished without any): the events read
+/// so far, held back during the attempt, and the rest of the upstream stream.
+pub struct StreamStart {
+    pub held: Vec<StreamEvent>,
+    pub upstream: UpstreamStream,
+}
+
+impl StreamStart {
+    /// A stream that ended on a content-filter finish before any content.
+    fn is_filtered(&self) -> bool {
+        !self.held.iter().any(StreamEvent::is_content)
+            && self
+                .held
+                .contains(&StreamEvent::Finish(FinishReason::ContentFilter))
+    }
+}
+
+/// What a successful attempt produced.
+pub enum Answer {
+    Whole(ChatResponse),
+    Stream(StreamStart),
+}
+
+impl Answer {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Answer::Whole(response) => Outcome::of_response(response),
+            Answer::Stream(start) if start.is_filtered() => Outcome::Filter,
+            Answer::Stream(_) => Outcome::Status(200),
+        }
+    }
+}
+
 /// The answer that ended the cascade.
-#[derive(Debug)]
 pub struct Served {
     pub model: ResolvedModel,
-    pub response: ChatResponse,
-    pub cost: MicroUsd,
+    pub answer: Answer,
 }
 
 /// What the cascade did and how it ended.
-#[derive(Debug)]
 pub struct CascadeOutput {
     /// Every entry considered, in order.
     pub entries: Vec<ChainEntry>,
     pub result: Result<Served, Error>,
 }
 
-/// Runs the plan. Failed attempts are never charged: only `Served::cost` is.
+/// Runs the plan. Failed attempts are never charged: only the served answer is.
 pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> CascadeOutput {
     let start = Instant::now();
     let deadline = plan.max_latency.map(|d| start + d);
@@ -75,7 +106,7 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
             .instrument(span)
             .await;
         let outcome = match &result {
-            Ok(response) => Outcome::of_response(response),
+            Ok(answer) => answer.outcome(),
             Err(failure) => Outcome::of_failure(failure),
         };
         state.metrics().record_attempt(model.provider, outcome);
@@ -87,12 +118,10 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
 
         match result {
             Ok(_) if outcome == Outcome::Filter && plan.fallback_on.cascades(outcome) => continue,
-            Ok(response) => {
-                let cost = model.prices.cost(&response.usage);
+            Ok(answer) => {
                 let served = Served {
                     model: model.clone(),
-                    response,
-                    cost,
+                    answer,
                 };
                 return CascadeOutput {
                     entries,
@@ -171,14 +200,15 @@ fn non_cascading(slug: &str, failure: Failure) -> Error {
     }
 }
 
-/// One request to one provider, bounded by `timeout` from send to the end of the body.
+/// One request to one provider, bounded by `timeout` from send to the end of the body or,
+/// for a stream, to its first content (frames without content are held back meanwhile).
 async fn attempt(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     model: &ResolvedModel,
     request: &ChatRequest,
     timeout: Duration,
-) -> Result<ChatResponse, Failure> {
+) -> Result<Answer, Failure> {
     let adapter = endpoint.adapter;
     let body = adapter.request_body(request, &model.upstream);
     let builder = http.post(adapter.chat_url(&endpoint.base_url)).json(&body);
@@ -190,10 +220,15 @@ async fn attempt(
             .map_err(|e| Failure::Connection(format!("request failed: {e}")))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
+        if status.is_success() && request.stream {
+            let upstream = UpstreamStream::new(response, adapter.stream_parser());
+            return first_content(upstream).await.map(Answer::Stream);
+        }
         let bytes = read_body(response).await?;
         if status.is_success() {
             adapter
                 .parse_response(&bytes)
+                .map(Answer::Whole)
                 .map_err(|e| Failure::Connection(format!("malformed answer: {e}")))
         } else {
             let error = adapter
@@ -212,6 +247,41 @@ async fn attempt(
     tokio::time::timeout(timeout, exchange)
         .await
         .unwrap_or(Err(Failure::Timeout))
+}
+
+/// Reads a stream up to its first content, holding back what came before it. An in-band
+/// error before content is a failure like an HTTP error; so is a stream that ends, or
+/// breaks, before it either carried content or finished.
+async fn first_content(mut upstream: UpstreamStream) -> Result<StreamStart, Failure> {
+    let mut held = Vec::new();
+    let mut finished = false;
+    loop {
+        match upstream.next().await {
+            Some(Ok(StreamEvent::Error { status, error })) => {
+                return Err(Failure::Http {
+                    status,
+                    error,
+                    retry_after: None,
+                });
+            }
+            Some(Ok(event)) => {
+                let content = event.is_content();
+                finished |= matches!(event, StreamEvent::Finish(_) | StreamEvent::Done);
+                let done = event == StreamEvent::Done;
+                held.push(event);
+                if content || done {
+                    return Ok(StreamStart { held, upstream });
+                }
+            }
+            Some(Err(why)) => return Err(Failure::Connection(why)),
+            None if finished => return Ok(StreamStart { held, upstream }),
+            None => {
+                return Err(Failure::Connection(
+                    "the stream ended before any content".into(),
+                ))
+            }
+        }
+    }
 }
 
 async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, Failure> {

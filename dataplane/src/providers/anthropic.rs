@@ -1,6 +1,7 @@
 //! Adapter for Anthropic's Messages API.
 
 use super::{join, Adapter};
+use crate::shapes::stream::StreamParser;
 use crate::shapes::{anthropic, ChatRequest, ChatResponse, Shape, UpstreamError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -42,6 +43,10 @@ impl Adapter for AnthropicAdapter {
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
         anthropic::parse_upstream_response(body)
+    }
+
+    fn stream_parser(&self) -> Box<dyn StreamParser> {
+        Box::new(anthropic::UpstreamStreamParser)
     }
 
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {

@@ -1,6 +1,7 @@
 //! Adapter for Cohere's v2 chat API.
 
 use super::{join, Adapter};
+use crate::shapes::stream::StreamParser;
 use crate::shapes::{cohere, ChatRequest, ChatResponse, Shape, UpstreamError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -38,6 +39,10 @@ impl Adapter for CohereAdapter {
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
         cohere::parse_upstream_response(body)
+    }
+
+    fn stream_parser(&self) -> Box<dyn StreamParser> {
+        Box::new(cohere::UpstreamStreamParser)
     }
 
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {

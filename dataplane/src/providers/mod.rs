@@ -4,7 +4,10 @@
 mod anthropic;
 mod cohere;
 mod openai;
+pub mod sse;
+pub mod stream;
 
+use crate::shapes::stream::StreamParser;
 use crate::shapes::{ChatRequest, ChatResponse, Shape, UpstreamError};
 use aig_common::provider::ProviderId;
 use secrecy::SecretString;
@@ -28,6 +31,8 @@ pub trait Adapter: Send + Sync {
     fn request_body(&self, req: &ChatRequest, upstream_model: &str) -> Value;
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String>;
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError>;
+    /// A fresh parser for this shape's stream frames.
+    fn stream_parser(&self) -> Box<dyn StreamParser>;
 }
 
 /// The public endpoint of each provider, used when `AIG_PROVIDER_<NAME>_BASE_URL` is unset.

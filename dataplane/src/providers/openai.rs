@@ -1,6 +1,7 @@
 //! Adapter for OpenAI and the OpenAI-compatible providers (Moonshot, Mistral, Groq, …).
 
 use super::{join, Adapter};
+use crate::shapes::stream::StreamParser;
 use crate::shapes::{openai, ChatRequest, ChatResponse, Shape, UpstreamError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -38,6 +39,10 @@ impl Adapter for OpenAiAdapter {
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
         openai::parse_upstream_response(body)
+    }
+
+    fn stream_parser(&self) -> Box<dyn StreamParser> {
+        Box::new(openai::UpstreamStreamParser::default())
     }
 
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {

@@ -33,3 +33,27 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
         .collect();
     Json(json!({ "object": "list", "data": data }))
 }
+
+/// `GET /anthropic/v1/models`: the catalog in Anthropic's list shape, for the Anthropic
+/// SDK's `models.list()`.
+pub async fn list_models_anthropic(State(state): State<AppState>) -> Json<Value> {
+    let catalog = state.catalog();
+    let data: Vec<Value> = catalog
+        .models()
+        .iter()
+        .map(|m| {
+            let as_of = catalog
+                .price_source(m.provider)
+                .map_or("1970-01-01", |(date, _)| date);
+            json!({
+                "type": "model",
+                "id": m.slug,
+                "display_name": m.display_name,
+                "created_at": format!("{as_of}T00:00:00Z"),
+            })
+        })
+        .collect();
+    let first = data.first().map(|m| m["id"].clone());
+    let last = data.last().map(|m| m["id"].clone());
+    Json(json!({ "data": data, "has_more": false, "first_id": first, "last_id": last }))
+}

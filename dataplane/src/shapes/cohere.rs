@@ -1,6 +1,8 @@
 //! Cohere v2 chat wire shapes, as the upstream side of the Cohere adapter speaks them.
 
+use super::stream::{StreamEvent, StreamParser};
 use super::{ChatRequest, ChatResponse, FinishReason, Role, Shape, UpstreamError};
+use crate::providers::sse::SseFrame;
 use aig_common::catalog::TokenUsage;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -142,4 +144,72 @@ pub fn parse_upstream_error(body: &[u8]) -> Option<UpstreamError> {
         message: wire.message,
         ..Default::default()
     })
+}
+
+#[derive(Deserialize)]
+struct StreamFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    delta: Option<StreamDelta>,
+}
+
+#[derive(Deserialize)]
+struct StreamDelta {
+    message: Option<StreamDeltaMessage>,
+    finish_reason: Option<String>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct StreamDeltaMessage {
+    content: Option<StreamDeltaContent>,
+}
+
+#[derive(Deserialize)]
+struct StreamDeltaContent {
+    text: Option<String>,
+}
+
+/// Reads Cohere v2 chat stream events.
+#[derive(Default)]
+pub struct UpstreamStreamParser;
+
+impl StreamParser for UpstreamStreamParser {
+    fn parse(&mut self, frame: &SseFrame) -> Result<Vec<StreamEvent>, String> {
+        let f: StreamFrame =
+            serde_json::from_str(&frame.data).map_err(|e| format!("malformed event: {e}"))?;
+        let mut events = Vec::new();
+        match f.kind.as_str() {
+            "message-start" => events.push(StreamEvent::Start {
+                id: f.id.unwrap_or_default(),
+            }),
+            "content-start" | "content-delta" => {
+                let text = f
+                    .delta
+                    .and_then(|d| d.message)
+                    .and_then(|m| m.content)
+                    .and_then(|c| c.text)
+                    .filter(|t| !t.is_empty());
+                if let Some(text) = text {
+                    events.push(StreamEvent::Text(text));
+                }
+            }
+            "message-end" => {
+                if let Some(d) = f.delta {
+                    events.push(StreamEvent::Finish(parse_finish_reason(
+                        d.finish_reason.as_deref(),
+                    )));
+                    if let Some(u) = d.usage {
+                        events.push(StreamEvent::Usage(u.to_tokens().into()));
+                    }
+                }
+                events.push(StreamEvent::Done);
+            }
+            // tool-plan, citation and other event types carry nothing we need here.
+            _ => {}
+        }
+        Ok(events)
+    }
 }

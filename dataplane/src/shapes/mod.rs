@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod cohere;
 pub mod openai;
+pub mod stream;
 
 use aig_common::catalog::TokenUsage;
 use serde_json::{Map, Value};
@@ -111,6 +112,29 @@ pub struct UpstreamError {
     pub message: String,
     pub code: Option<String>,
     pub param: Option<String>,
+}
+
+/// AIgateway's `provider` body object: keep or drop chain entries by provider slug.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderFilter {
+    #[serde(default)]
+    pub only: Vec<String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// What an ingress hands to the chain besides the canonical request.
+#[derive(Debug)]
+pub struct Ingress {
+    /// The primary slug.
+    pub model: String,
+    /// The body's explicit chain after `model`.
+    pub models: Vec<String>,
+    pub provider: ProviderFilter,
+    pub request: ChatRequest,
+    /// The caller asked for OpenAI's usage chunk in a stream.
+    pub include_usage: bool,
 }
 
 /// Turns a JSON body into `T`, naming the field that was wrong.

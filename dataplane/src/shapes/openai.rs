@@ -1,7 +1,12 @@
 //! OpenAI chat-completions wire shapes: the caller-facing request and response, and the
 //! body OpenAI-compatible upstreams speak.
 
-use super::{ChatRequest, ChatResponse, FinishReason, Message, Passthrough, Role, Shape};
+use super::stream::{status_of_error, StreamEvent, StreamParser, StreamTally};
+use super::{
+    ChatRequest, ChatResponse, FinishReason, Ingress, Message, Passthrough, ProviderFilter, Role,
+    Shape, UpstreamError,
+};
+use crate::providers::sse::SseFrame;
 use aig_common::catalog::TokenUsage;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -30,15 +35,6 @@ pub struct CompletionRequest {
     pub user: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderFilter {
-    #[serde(default)]
-    pub only: Vec<String>,
-    #[serde(default)]
-    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,17 +71,6 @@ pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
     pub text: Option<String>,
-}
-
-/// What the OpenAI ingress hands to the chain besides the canonical request.
-#[derive(Debug)]
-pub struct Ingress {
-    pub model: String,
-    pub models: Vec<String>,
-    pub provider: ProviderFilter,
-    pub request: ChatRequest,
-    /// The caller asked for the usage chunk in a stream.
-    pub include_usage: bool,
 }
 
 /// Parses and validates a caller's body.
@@ -209,7 +194,7 @@ pub fn finish_reason(f: &FinishReason) -> &'static str {
     }
 }
 
-fn usage_json(u: &TokenUsage) -> Value {
+pub fn usage_json(u: &TokenUsage) -> Value {
     let prompt = u.input + u.cache_read + u.cache_write;
     json!({
         "prompt_tokens": prompt,
@@ -367,17 +352,206 @@ struct UpstreamErrorDetail {
 }
 
 /// Parses an OpenAI-shaped error body; `None` when it is not one.
-pub fn parse_upstream_error(body: &[u8]) -> Option<super::UpstreamError> {
+pub fn parse_upstream_error(body: &[u8]) -> Option<UpstreamError> {
     let wire: UpstreamErrorBody = serde_json::from_slice(body).ok()?;
-    Some(super::UpstreamError {
-        kind: wire.error.kind,
-        message: wire.error.message,
-        code: wire.error.code.map(|c| match c {
-            Value::String(s) => s,
-            other => other.to_string(),
+    Some(error_from_detail(wire.error))
+}
+
+fn error_from_detail(detail: UpstreamErrorDetail) -> UpstreamError {
+    UpstreamError {
+        kind: detail.kind,
+        message: detail.message,
+        code: detail.code.and_then(|c| match c {
+            Value::String(s) => Some(s),
+            Value::Null => None,
+            other => Some(other.to_string()),
         }),
-        param: wire.error.param,
-    })
+        param: detail.param,
+    }
+}
+
+// ---- streams ----
+
+#[derive(Deserialize)]
+struct UpstreamChunk {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    choices: Vec<UpstreamChunkChoice>,
+    usage: Option<UpstreamUsage>,
+    error: Option<UpstreamErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct UpstreamChunkChoice {
+    #[serde(default)]
+    delta: UpstreamDelta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct UpstreamDelta {
+    content: Option<String>,
+    refusal: Option<String>,
+}
+
+/// Reads `chat.completion.chunk` frames from an OpenAI-compatible upstream.
+#[derive(Default)]
+pub struct UpstreamStreamParser {
+    started: bool,
+    refused: bool,
+}
+
+impl StreamParser for UpstreamStreamParser {
+    fn parse(&mut self, frame: &SseFrame) -> Result<Vec<StreamEvent>, String> {
+        if frame.data.trim() == "[DONE]" {
+            return Ok(vec![StreamEvent::Done]);
+        }
+        let chunk: UpstreamChunk =
+            serde_json::from_str(&frame.data).map_err(|e| format!("malformed chunk: {e}"))?;
+        if let Some(detail) = chunk.error {
+            let error = error_from_detail(detail);
+            return Ok(vec![StreamEvent::Error {
+                status: status_of_error(&error),
+                error,
+            }]);
+        }
+        let mut events = Vec::new();
+        if !self.started {
+            self.started = true;
+            events.push(StreamEvent::Start { id: chunk.id });
+        }
+        if let Some(choice) = chunk.choices.into_iter().next() {
+            if choice.delta.refusal.is_some_and(|r| !r.is_empty()) {
+                self.refused = true;
+            }
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                events.push(StreamEvent::Text(text));
+            }
+            if let Some(reason) = choice.finish_reason {
+                let finish = if self.refused {
+                    FinishReason::ContentFilter
+                } else {
+                    parse_finish_reason(Some(&reason))
+                };
+                events.push(StreamEvent::Finish(finish));
+            }
+        }
+        if let Some(usage) = chunk.usage {
+            events.push(StreamEvent::Usage(usage.to_tokens().into()));
+        }
+        Ok(events)
+    }
+}
+
+/// One SSE frame to send to the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutFrame {
+    pub event: Option<&'static str>,
+    pub data: String,
+}
+
+impl OutFrame {
+    pub fn data(value: &Value) -> Self {
+        Self {
+            event: None,
+            data: value.to_string(),
+        }
+    }
+}
+
+/// Renders the canonical stream as OpenAI `chat.completion.chunk` frames.
+pub struct StreamRenderer {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    started: bool,
+    finished: bool,
+}
+
+impl StreamRenderer {
+    pub fn new(id: String, model: String, created: u64, include_usage: bool) -> Self {
+        Self {
+            id,
+            model,
+            created,
+            include_usage,
+            started: false,
+            finished: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> OutFrame {
+        OutFrame::data(&json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }],
+        }))
+    }
+
+    fn start(&mut self, out: &mut Vec<OutFrame>) {
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+        }
+    }
+
+    pub fn event(&mut self, event: &StreamEvent, _tally: &StreamTally) -> Vec<OutFrame> {
+        let mut out = Vec::new();
+        match event {
+            StreamEvent::Start { .. } => self.start(&mut out),
+            StreamEvent::Text(text) if !text.is_empty() => {
+                self.start(&mut out);
+                out.push(self.chunk(json!({ "content": text }), None));
+            }
+            StreamEvent::Finish(finish) if !self.finished => {
+                self.start(&mut out);
+                self.finished = true;
+                out.push(self.chunk(json!({}), Some(finish_reason(finish))));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The clean end: a finish chunk if none was sent, the usage chunk when asked, `[DONE]`.
+    pub fn end(&mut self, tally: &StreamTally, usage: &TokenUsage) -> Vec<OutFrame> {
+        let mut out = Vec::new();
+        self.start(&mut out);
+        if !self.finished {
+            self.finished = true;
+            let finish = tally.finish.clone().unwrap_or(FinishReason::Stop);
+            out.push(self.chunk(json!({}), Some(finish_reason(&finish))));
+        }
+        if self.include_usage {
+            out.push(OutFrame::data(&json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": usage_json(usage),
+            })));
+        }
+        out.push(OutFrame {
+            event: None,
+            data: "[DONE]".into(),
+        });
+        out
+    }
+
+    /// A failure after content was sent: an `error` object, and no `[DONE]`.
+    pub fn error(&mut self, message: &str, kind: &str) -> Vec<OutFrame> {
+        vec![OutFrame::data(&error_body(
+            message,
+            kind,
+            Some("upstream_stream_error"),
+            None,
+        ))]
+    }
 }
 
 #[cfg(test)]
