@@ -142,6 +142,75 @@ impl TestApp {
         Self::read(req.send().await.expect("request reaches the gateway")).await
     }
 
+    /// `POST /anthropic/v1/messages` with this app's key in `x-api-key`, as the Anthropic
+    /// SDK sends it.
+    pub async fn messages(&self, body: &Value, headers: &[(&str, &str)]) -> TestResponse {
+        Self::read(self.send("/anthropic/v1/messages", body, headers).await).await
+    }
+
+    /// Sends a body to a chat route with this app's key (Bearer for OpenAI routes,
+    /// `x-api-key` and `anthropic-version` under `/anthropic/`).
+    pub async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        req = if path.starts_with("/anthropic/") {
+            req.header("x-api-key", self.key.expose())
+                .header("anthropic-version", "2023-06-01")
+        } else {
+            req.bearer_auth(self.key.expose())
+        };
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request reaches the gateway")
+    }
+
+    /// Sends a streaming request and reads the whole event stream.
+    pub async fn stream(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> StreamResponse {
+        let response = self.send(path, body, headers).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        StreamResponse {
+            status,
+            headers,
+            frames: parse_sse(&text),
+        }
+    }
+
+    /// The usage events written so far under this app's prefix, waiting up to two seconds
+    /// for at least `at_least` of them (they are written off the request path).
+    pub async fn usage_events(&self, at_least: usize) -> Vec<aig_common::usage::UsageEvent> {
+        use redis::AsyncCommands;
+        let mut redis = self.redis.clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let entries: redis::streams::StreamRangeReply = redis
+                .xrange_all(self.keys.usage_stream())
+                .await
+                .expect("XRANGE usage stream");
+            let events: Vec<aig_common::usage::UsageEvent> = entries
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>(aig_common::usage::STREAM_FIELD))
+                .map(|json| serde_json::from_str(&json).expect("usage event JSON"))
+                .collect();
+            if events.len() >= at_least || std::time::Instant::now() > deadline {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn read(response: reqwest::Response) -> TestResponse {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -168,6 +237,85 @@ impl TestApp {
             .await
             .expect("revoke key");
     }
+}
+
+/// One SSE frame as the caller received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SseFrame {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseFrame {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+/// A streamed response read to its end.
+#[derive(Debug)]
+pub struct StreamResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub frames: Vec<SseFrame>,
+}
+
+impl StreamResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// OpenAI chunks' `delta.content`, joined.
+    pub fn openai_text(&self) -> String {
+        self.frames
+            .iter()
+            .filter(|f| f.data != "[DONE]")
+            .filter_map(|f| {
+                f.json()["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    /// Anthropic `text_delta`s, joined.
+    pub fn anthropic_text(&self) -> String {
+        self.frames
+            .iter()
+            .filter(|f| f.event.as_deref() == Some("content_block_delta"))
+            .filter_map(|f| f.json()["delta"]["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The `event:` names in order (Anthropic).
+    pub fn event_names(&self) -> Vec<String> {
+        self.frames.iter().filter_map(|f| f.event.clone()).collect()
+    }
+}
+
+/// Splits an SSE body into frames (comments and keep-alives dropped).
+pub fn parse_sse(body: &str) -> Vec<SseFrame> {
+    let mut frames = Vec::new();
+    for block in body.replace("\r\n", "\n").split("\n\n") {
+        let mut event = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+            }
+        }
+        if !data.is_empty() {
+            frames.push(SseFrame {
+                event,
+                data: data.join("\n"),
+            });
+        }
+    }
+    frames
 }
 
 /// A one-user-message chat body.

@@ -5,4 +5,4 @@ pub mod app;
 pub mod mock;
 pub mod seed;
 
-pub use app::{chat_body, TestApp, TestResponse};
+pub use app::{chat_body, parse_sse, SseFrame, StreamResponse, TestApp, TestResponse};

@@ -164,12 +164,8 @@ struct StreamDelta {
 
 #[derive(Deserialize)]
 struct StreamDeltaMessage {
-    content: Option<StreamDeltaContent>,
-}
-
-#[derive(Deserialize)]
-struct StreamDeltaContent {
-    text: Option<String>,
+    /// An object with `text` in content events; other events carry other shapes here.
+    content: Option<Value>,
 }
 
 /// Reads Cohere v2 chat stream events.
@@ -190,7 +186,7 @@ impl StreamParser for UpstreamStreamParser {
                     .delta
                     .and_then(|d| d.message)
                     .and_then(|m| m.content)
-                    .and_then(|c| c.text)
+                    .and_then(|c| c.get("text").and_then(Value::as_str).map(str::to_owned))
                     .filter(|t| !t.is_empty());
                 if let Some(text) = text {
                     events.push(StreamEvent::Text(text));
@@ -211,5 +207,40 @@ impl StreamParser for UpstreamStreamParser {
             _ => {}
         }
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v2_stream_parses_into_start_text_finish_usage_done() {
+        let frames = [
+            r#"{"type":"message-start","id":"m1","delta":{"message":{"role":"assistant","content":[],"tool_calls":[]}}}"#,
+            r#"{"type":"content-start","index":0,"delta":{"message":{"content":{"type":"text","text":""}}}}"#,
+            r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}}}"#,
+            r#"{"type":"content-end","index":0}"#,
+            r#"{"type":"message-end","delta":{"finish_reason":"MAX_TOKENS","usage":{"billed_units":{"input_tokens":3,"output_tokens":1}}}}"#,
+        ];
+        let mut parser = UpstreamStreamParser;
+        let events: Vec<StreamEvent> = frames
+            .iter()
+            .flat_map(|data| {
+                parser
+                    .parse(&SseFrame {
+                        event: None,
+                        data: (*data).into(),
+                    })
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(events[0], StreamEvent::Start { id: "m1".into() });
+        assert_eq!(events[1], StreamEvent::Text("Hi".into()));
+        assert_eq!(events[2], StreamEvent::Finish(FinishReason::Length));
+        assert!(
+            matches!(events[3], StreamEvent::Usage(u) if u.input == Some(3) && u.output == Some(1))
+        );
+        assert_eq!(events[4], StreamEvent::Done);
     }
 }
