@@ -30,6 +30,12 @@ def gateway_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def anthropic_base_url(gateway_url: str) -> str:
+    """The Anthropic SDK's base_url for the gateway, e.g. http://127.0.0.1:PORT/anthropic."""
+    return f"{gateway_url}/anthropic"
+
+
+@pytest.fixture(scope="session")
 def api_key() -> str:
     """A live sk-aig- key of the seeded demo tenant."""
     return _env("AIG_KEY")
@@ -56,6 +62,14 @@ class MockProviders:
     def request_count(self, provider: str) -> int:
         return self.requests(provider)["count"]
 
+    def bodies(self, provider: str) -> list:
+        """The JSON bodies of the chat requests `provider` received, in arrival order."""
+        return [request["body"] for request in self.requests(provider)["requests"]]
+
+    def cancelled(self, provider: str) -> int:
+        """How many of `provider`'s streamed answers lost their client before the last frame."""
+        return self.requests(provider)["cancelled"]
+
     def close(self) -> None:
         self._http.close()
 
@@ -80,3 +94,9 @@ def anthropic_rate_limited(mock: MockProviders):
         yield mock
     finally:
         mock.set_mode("anthropic", "normal")
+
+
+def pytest_collection_modifyitems(items):
+    """The OpenAI seed tests go first: their healthy-primary test must run before any other
+    file's 429s could teach the health monitor to skip Anthropic. The rest keep file order."""
+    items.sort(key=lambda item: item.path.name != "test_seed_openai.py")

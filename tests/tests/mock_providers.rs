@@ -980,3 +980,439 @@ async fn the_anthropic_and_cohere_paths_are_not_openai_shaped() {
     }
     assert_eq!(mock.mock.state.request_count("anthropic"), 0);
 }
+
+/// Reads a streamed body until `done` holds for what arrived so far, for at most 2 s.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a broken or slow stream fails the test"
+)]
+async fn read_until(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut body = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !done(&String::from_utf8_lossy(&body)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no more frames within 2 s; got {:?}",
+                    String::from_utf8_lossy(&body)
+                )
+            })
+            .unwrap()
+            .unwrap();
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn streaming(mut body: Value) -> Value {
+    body["stream"] = json!(true);
+    body
+}
+
+#[tokio::test]
+async fn an_early_error_openai_stream_sends_the_role_chunk_then_an_error_and_no_done() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .openai(
+            "openai",
+            &streaming(openai_body("gpt-5.4-early-error", "hi")),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (text, clean) = read_body(response).await;
+    assert!(clean, "the stream should end cleanly, without [DONE]");
+    let frames = sse_frames(&text);
+    assert_eq!(frames.len(), 2, "{text}");
+    let first = json_of(&frames[0].1);
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(first["choices"][0]["delta"]["content"], "");
+    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
+    let error = json_of(&frames[1].1);
+    assert!(error["error"]["message"].is_string());
+    assert_eq!(error["error"]["type"], "server_error");
+    assert_eq!(error["error"]["code"], Value::Null);
+    assert_eq!(error["error"]["param"], Value::Null);
+    assert!(error.get("choices").is_none());
+}
+
+#[tokio::test]
+async fn an_early_error_anthropic_stream_sends_message_start_and_ping_then_an_error_event() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .anthropic(&streaming(anthropic_body(
+            "claude-opus-4.7-early-error",
+            "hi",
+        )))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let (text, clean) = read_body(response).await;
+    assert!(clean);
+    let frames = sse_frames(&text);
+    let events: Vec<&str> = frames.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    assert_eq!(events, ["message_start", "ping", "error"]);
+    let start = json_of(&frames[0].1);
+    assert_eq!(start["message"]["content"], json!([]));
+    assert_eq!(start["message"]["model"], "claude-opus-4.7-early-error");
+    let error = json_of(&frames[2].1);
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "overloaded_error");
+    assert!(error["error"]["message"].is_string());
+}
+
+#[tokio::test]
+async fn an_early_error_cohere_stream_sends_message_start_then_breaks_off() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .cohere(&streaming(cohere_body("command-a-early-error", "hi")))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let (text, clean) = read_body(response).await;
+    assert!(!clean, "the connection should break");
+    let frames = sse_frames(&text);
+    assert_eq!(frames.len(), 1, "{text}");
+    assert_eq!(frames[0].0.as_deref(), Some("message-start"));
+    assert_eq!(json_of(&frames[0].1)["type"], "message-start");
+}
+
+#[tokio::test]
+async fn an_early_error_without_stream_is_a_500_in_each_providers_shape() {
+    let mock = TestMock::start().await;
+
+    let openai = mock
+        .openai("openai", &openai_body("gpt-5.4-early-error", "hi"))
+        .await;
+    let anthropic = mock
+        .anthropic(&anthropic_body("claude-opus-4.7-early-error", "hi"))
+        .await;
+    let cohere = mock
+        .cohere(&cohere_body("command-a-early-error", "hi"))
+        .await;
+
+    for response in [&openai, &anthropic, &cohere] {
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let openai: Value = openai.json().await.unwrap();
+    assert_eq!(openai["error"]["type"], "server_error");
+    let anthropic: Value = anthropic.json().await.unwrap();
+    assert_eq!(anthropic["type"], "error");
+    assert_eq!(anthropic["error"]["type"], "api_error");
+    let cohere: Value = cohere.json().await.unwrap();
+    assert!(cohere["message"].is_string());
+}
+
+#[tokio::test]
+async fn the_early_error_and_stall_modes_apply_to_every_model_of_the_provider() {
+    let mock = TestMock::start().await;
+    let set = mock
+        .http
+        .put(mock.url("/_mock/providers/moonshot/mode"))
+        .json(&json!({ "mode": "early-error" }))
+        .send()
+        .await
+        .unwrap();
+    mock.mock.state.set_mode("anthropic", Mode::Stall);
+
+    let moonshot = mock
+        .openai("moonshot", &streaming(openai_body("kimi-k2.6", "hi")))
+        .await;
+    let stalled = mock
+        .http
+        .post(format!("{}/v1/messages", mock.mock.base_url("anthropic")))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .json(&anthropic_body("claude-opus-4.7", "hi"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+
+    assert_eq!(set.status(), StatusCode::NO_CONTENT);
+    assert_eq!(mock.mock.state.mode("moonshot"), Mode::EarlyError);
+    let frames = sse_frames(&moonshot.text().await.unwrap());
+    assert_eq!(frames.len(), 2);
+    assert_eq!(json_of(&frames[1].1)["error"]["type"], "server_error");
+    assert!(stalled.unwrap_err().is_timeout());
+    let mode: Value = mock
+        .http
+        .get(mock.url("/_mock/providers/anthropic/mode"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mode["mode"], "stall");
+}
+
+#[tokio::test]
+async fn a_stall_stream_sends_its_first_frames_then_nothing_within_300_ms() {
+    let mock = TestMock::start().await;
+    let openai = mock
+        .openai("openai", &streaming(openai_body("gpt-5.4-stall", "hi")))
+        .await;
+    let anthropic = mock
+        .anthropic(&streaming(anthropic_body("claude-opus-4.7-stall", "hi")))
+        .await;
+    let cohere = mock
+        .cohere(&streaming(cohere_body("command-a-stall", "hi")))
+        .await;
+    let expected: [&[&str]; 3] = [&[""], &["message_start", "ping"], &["message-start"]];
+
+    for (response, events) in [openai, anthropic, cohere].into_iter().zip(expected) {
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut stream = response.bytes_stream();
+        let text = read_until(&mut stream, |text| {
+            sse_frames(text).len() == events.len() && text.ends_with("\n\n")
+        })
+        .await;
+        let more = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+        assert!(more.is_err(), "got more after {text:?}: {more:?}");
+        let frames = sse_frames(&text);
+        let names: Vec<&str> = frames
+            .iter()
+            .map(|(e, _)| e.as_deref().unwrap_or(""))
+            .collect();
+        assert_eq!(names, events);
+        if events == [""] {
+            let first = json_of(&frames[0].1);
+            assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+            assert_eq!(first["choices"][0]["delta"]["content"], "");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stall_without_stream_does_not_answer_within_300_ms() {
+    let mock = TestMock::start().await;
+
+    let result = mock
+        .http
+        .post(mock.url("/cohere/v2/chat"))
+        .bearer_auth("k")
+        .json(&cohere_body("command-a-stall", "hi"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(mock.mock.state.request_count("cohere"), 1);
+}
+
+/// The text of every content frame of a stream, in each provider's shape.
+fn content_pieces(frames: &[(Option<String>, String)]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|(_, data)| data != "[DONE]")
+        .filter_map(|(event, data)| {
+            let frame = json_of(data);
+            let piece = match event.as_deref() {
+                None => &frame["choices"][0]["delta"]["content"],
+                Some("content_block_delta") => &frame["delta"]["text"],
+                Some("content-delta") => &frame["delta"]["message"]["content"]["text"],
+                Some(_) => return None,
+            };
+            piece.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The dripped reply is the usual one followed by ` (and so on)` a few times.
+fn assert_dripped(text: &str, greeting: &str) {
+    let tail = text
+        .strip_prefix(greeting)
+        .unwrap_or_else(|| panic!("{text:?} does not start with {greeting:?}"));
+    let repeats = tail.matches(" (and so on)").count();
+    assert!(repeats >= 1);
+    assert_eq!(tail, " (and so on)".repeat(repeats));
+}
+
+#[tokio::test]
+async fn a_drip_stream_sends_over_20_content_frames_with_the_pause_between_them() {
+    let mock = TestMock::start().await;
+    let greetings = [
+        "Hello from openai/gpt-5.4-drip-15. You said: hi",
+        "Hello from anthropic/claude-opus-4.7-drip-15. You said: hi",
+        "Hello from cohere/command-a-drip-15. You said: hi",
+    ];
+
+    for (shape, greeting) in greetings.into_iter().enumerate() {
+        let started = Instant::now();
+        let response = match shape {
+            0 => {
+                mock.openai("openai", &streaming(openai_body("gpt-5.4-drip-15", "hi")))
+                    .await
+            }
+            1 => {
+                mock.anthropic(&streaming(anthropic_body("claude-opus-4.7-drip-15", "hi")))
+                    .await
+            }
+            _ => {
+                mock.cohere(&streaming(cohere_body("command-a-drip-15", "hi")))
+                    .await
+            }
+        };
+        let (body, clean) = read_body(response).await;
+        let elapsed = started.elapsed();
+        assert!(clean);
+        let frames = sse_frames(&body);
+        let pieces = content_pieces(&frames);
+        assert!(pieces.len() >= 20, "{} content frames", pieces.len());
+        // Every frame after the first waits the drip.
+        let gaps = u32::try_from(frames.len() - 1).unwrap();
+        assert!(
+            elapsed >= Duration::from_millis(15) * gaps,
+            "{elapsed:?} for {} frames",
+            frames.len()
+        );
+        let text = pieces.concat();
+        assert_dripped(&text, greeting);
+        let last = json_of(&frames.iter().rev().find(|(_, d)| d != "[DONE]").unwrap().1);
+        let output = match shape {
+            0 => &last["choices"][0]["finish_reason"],
+            1 => &last["type"],
+            _ => &last["delta"]["usage"]["tokens"]["output_tokens"],
+        };
+        let expected = [json!("stop"), json!("message_stop"), json!(tokens(&text))];
+        assert_eq!(output, &expected[shape]);
+    }
+}
+
+#[tokio::test]
+async fn a_drip_model_answers_the_same_long_text_without_stream() {
+    let mock = TestMock::start().await;
+
+    let body: Value = mock
+        .openai("openai", &openai_body("gpt-5.4-drip-1", "hi"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_dripped(text, "Hello from openai/gpt-5.4-drip-1. You said: hi");
+    assert_eq!(body["usage"]["completion_tokens"], tokens(text));
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+}
+
+/// Polls `cancelled_count` for up to 2 s until it reaches `want`.
+async fn wait_cancelled(mock: &TestMock, provider: &str, want: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let count = mock.mock.state.cancelled_count(provider);
+        if count >= want || Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_leaving_a_drip_stream_counts_as_cancelled() {
+    let mock = TestMock::start().await;
+    let finished = mock
+        .openai("openai", &streaming(openai_body("gpt-5.4-drip-1", "hi")))
+        .await;
+    let (_, clean) = read_body(finished).await;
+    assert!(clean);
+    assert_eq!(mock.mock.state.cancelled_count("openai"), 0);
+
+    let left = mock
+        .openai("openai", &streaming(openai_body("gpt-5.4-drip-50", "hi")))
+        .await;
+    let mut stream = left.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(stream);
+
+    assert_eq!(wait_cancelled(&mock, "openai", 1).await, 1);
+    assert_eq!(mock.mock.state.cancelled_count("anthropic"), 0);
+    let listed: Value = mock
+        .http
+        .get(mock.url("/_mock/providers/openai/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["count"], 2);
+    assert_eq!(listed["cancelled"], 1);
+    mock.mock.state.reset();
+    assert_eq!(mock.mock.state.cancelled_count("openai"), 0);
+}
+
+#[tokio::test]
+async fn a_client_leaving_an_anthropic_drip_stream_counts_as_cancelled() {
+    let mock = TestMock::start().await;
+
+    let left = mock
+        .anthropic(&streaming(anthropic_body("claude-opus-4.7-drip-50", "hi")))
+        .await;
+    let mut stream = left.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+
+    assert_eq!(wait_cancelled(&mock, "anthropic", 1).await, 1);
+    let listed: Value = mock
+        .http
+        .get(mock.url("/_mock/providers/anthropic/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["cancelled"], 1);
+}
+
+#[tokio::test]
+async fn streams_that_end_by_design_do_not_count_as_cancelled() {
+    let mock = TestMock::start().await;
+
+    for model in [
+        "command-a",
+        "command-a-midstream-error",
+        "command-a-early-error",
+    ] {
+        let response = mock.cohere(&streaming(cohere_body(model, "hi"))).await;
+        read_body(response).await;
+    }
+    let response = mock
+        .anthropic(&streaming(anthropic_body(
+            "claude-opus-4.7-early-error",
+            "hi",
+        )))
+        .await;
+    read_body(response).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(mock.mock.state.cancelled_count("cohere"), 0);
+    assert_eq!(mock.mock.state.cancelled_count("anthropic"), 0);
+}
+
+#[tokio::test]
+async fn a_client_leaving_a_stalled_stream_counts_as_cancelled() {
+    let mock = TestMock::start().await;
+
+    let left = mock
+        .anthropic(&streaming(anthropic_body("claude-opus-4.7-stall", "hi")))
+        .await;
+    let mut stream = left.bytes_stream();
+    read_until(&mut stream, |text| text.contains("event: ping")).await;
+    drop(stream);
+
+    assert_eq!(wait_cancelled(&mock, "anthropic", 1).await, 1);
+}

@@ -240,6 +240,27 @@ impl Dialect for Anthropic {
             }),
         )];
         let ping = wire::event("ping", &json!({ "type": "ping" }));
+        let overloaded = || {
+            wire::event(
+                "error",
+                &json!({
+                    "type": "error",
+                    "error": { "type": "overloaded_error", "message": "Overloaded" },
+                }),
+            )
+        };
+        match ending {
+            Ending::Finished | Ending::MidstreamError => {}
+            Ending::Stall => {
+                frames.push(ping);
+                return (frames, End::Stall);
+            }
+            Ending::EarlyError => {
+                frames.push(ping);
+                frames.push(overloaded());
+                return (frames, End::Clean);
+            }
+        }
         // A refusal carries no content block at all.
         if answer.finish == Finish::Filter {
             frames.push(ping);
@@ -266,13 +287,7 @@ impl Dialect for Anthropic {
             let pieces = text::pieces(&answer.text);
             if ending == Ending::MidstreamError {
                 frames.extend(pieces.iter().take(2).map(delta));
-                frames.push(wire::event(
-                    "error",
-                    &json!({
-                        "type": "error",
-                        "error": { "type": "overloaded_error", "message": "Overloaded" },
-                    }),
-                ));
+                frames.push(overloaded());
                 return (frames, End::Clean);
             }
             frames.extend(pieces.iter().map(delta));

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::fault::{self, Outcome, Plan};
 use super::state::{MockState, RecordedRequest};
 use super::text::{self, Answer, Prompt};
-use super::wire::{self, End};
+use super::wire::{self, End, Pacing};
 
 /// A valid chat request, in provider-neutral terms.
 #[derive(Clone, Debug)]
@@ -29,6 +29,11 @@ pub(crate) enum Ending {
     Finished,
     /// The start frame and two content deltas, then the provider's in-band failure.
     MidstreamError,
+    /// The provider's frames that carry no content yet, then its in-band failure (Cohere, which
+    /// has none, cuts the connection).
+    EarlyError,
+    /// The provider's frames that carry no content yet, then silence.
+    Stall,
 }
 
 /// A request refused before any fault applies: a status and a body in the provider's error shape.
@@ -122,28 +127,36 @@ async fn respond<D: Dialect>(state: &MockState, chat: &Chat) -> Response {
     if let Some(delay) = plan.delay {
         tokio::time::sleep(delay).await;
     }
-    let answer = match plan.outcome {
-        Outcome::Fail(status) => return D::error(status_code(status)),
-        Outcome::Malformed => return wire::malformed(chat.stream),
-        Outcome::MidstreamError => {
-            let answer = text::answer(&chat.provider, &chat.model, &chat.prompt);
-            return if chat.stream {
-                let (frames, end) = D::stream(chat, &answer, Ending::MidstreamError);
-                wire::event_stream(frames, end)
-            } else {
-                wire::truncated_json(&D::completion(chat, &answer))
-            };
-        }
-        Outcome::Filter => text::filtered(&chat.prompt),
-        Outcome::Hang => {
-            fault::hang().await;
+    let pacing = Pacing::new(plan.drip.unwrap_or(wire::FRAME_GAP), state, &chat.provider);
+    let answer = || {
+        if plan.drip.is_some() {
+            text::long_answer(&chat.provider, &chat.model, &chat.prompt)
+        } else {
             text::answer(&chat.provider, &chat.model, &chat.prompt)
         }
-        Outcome::Answer => text::answer(&chat.provider, &chat.model, &chat.prompt),
+    };
+    let (answer, ending) = match plan.outcome {
+        Outcome::Fail(status) => return D::error(status_code(status)),
+        Outcome::Malformed if chat.stream => {
+            let frames = vec![wire::MALFORMED_FRAME.to_owned()];
+            return wire::event_stream(frames, End::Clean, pacing);
+        }
+        Outcome::Malformed => return wire::malformed_json(),
+        Outcome::EarlyError if chat.stream => (answer(), Ending::EarlyError),
+        Outcome::EarlyError => return D::error(StatusCode::INTERNAL_SERVER_ERROR),
+        Outcome::MidstreamError if chat.stream => (answer(), Ending::MidstreamError),
+        Outcome::MidstreamError => return wire::truncated_json(&D::completion(chat, &answer())),
+        Outcome::Stall if chat.stream => (answer(), Ending::Stall),
+        Outcome::Hang | Outcome::Stall => {
+            fault::hang().await;
+            (answer(), Ending::Finished)
+        }
+        Outcome::Filter => (text::filtered(&chat.prompt), Ending::Finished),
+        Outcome::Answer => (answer(), Ending::Finished),
     };
     if chat.stream {
-        let (frames, end) = D::stream(chat, &answer, Ending::Finished);
-        wire::event_stream(frames, end)
+        let (frames, end) = D::stream(chat, &answer, ending);
+        wire::event_stream(frames, end, pacing)
     } else {
         wire::json(StatusCode::OK, D::completion(chat, &answer))
     }

@@ -202,6 +202,12 @@ impl Dialect for Cohere {
                 } },
             }),
         )];
+        match ending {
+            Ending::Finished | Ending::MidstreamError => {}
+            Ending::Stall => return (frames, End::Stall),
+            // Cohere has no in-band error event: the stream just stops.
+            Ending::EarlyError => return (frames, End::Drop),
+        }
         if answer.finish != Finish::Filter {
             frames.push(wire::event(
                 "content-start",

@@ -50,16 +50,18 @@ pub(crate) async fn get_mode(
     Json(json!({ "mode": state.mode(&provider).to_string() }))
 }
 
-/// `GET /_mock/providers/{provider}/requests` → `{"count": N, "requests": [...]}`.
+/// `GET /_mock/providers/{provider}/requests` → `{"count": N, "cancelled": N, "requests": [...]}`,
+/// `cancelled` counting the streamed responses whose client went away before the last frame.
 pub(crate) async fn list_requests(
     State(state): State<MockState>,
     Path(provider): Path<String>,
 ) -> Json<Value> {
     let requests = state.requests(&provider);
-    Json(json!({ "count": requests.len(), "requests": requests }))
+    let cancelled = state.cancelled_count(&provider);
+    Json(json!({ "count": requests.len(), "cancelled": cancelled, "requests": requests }))
 }
 
-/// `POST /_mock/reset`: every mode back to normal, every record gone.
+/// `POST /_mock/reset`: every mode back to normal, every record and cancellation count gone.
 pub(crate) async fn reset_state(State(state): State<MockState>) -> StatusCode {
     state.reset();
     tracing::info!("mock state reset");

@@ -13,12 +13,17 @@ pub(crate) enum Outcome {
     Filter,
     Malformed,
     MidstreamError,
+    EarlyError,
+    Stall,
 }
 
-/// A delay before the outcome, and the outcome.
+/// A delay before the outcome, the pause between stream frames when it is not the default, and
+/// the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub delay: Option<Duration>,
+    /// `-drip-<ms>`: this pause between frames, and a reply long enough for 20+ content frames.
+    pub drip: Option<Duration>,
     pub outcome: Outcome,
 }
 
@@ -27,6 +32,7 @@ impl Plan {
     pub(crate) fn new(mode: Mode, model: &str) -> Plan {
         let only = |outcome| Plan {
             delay: None,
+            drip: None,
             outcome,
         };
         match mode {
@@ -35,27 +41,36 @@ impl Plan {
             Mode::Hang => only(Outcome::Hang),
             Mode::Slow(ms) => Plan {
                 delay: Some(Duration::from_millis(ms)),
+                drip: None,
                 outcome: Outcome::Answer,
             },
             Mode::Filter => only(Outcome::Filter),
             Mode::Malformed => only(Outcome::Malformed),
             Mode::MidstreamError => only(Outcome::MidstreamError),
+            Mode::EarlyError => only(Outcome::EarlyError),
+            Mode::Stall => only(Outcome::Stall),
         }
     }
 
-    /// `-slow-<ms>` combines with any other marker; of the rest the first present in the order
-    /// hang, fail, malformed, midstream-error, filter wins.
+    /// `-slow-<ms>` and `-drip-<ms>` combine with any other marker; of the rest the first
+    /// present in the order hang, stall, fail, malformed, early-error, midstream-error, filter
+    /// wins.
     fn from_model(model: &str) -> Plan {
         let delay = number_after(model, "-slow-").map(Duration::from_millis);
+        let drip = number_after(model, "-drip-").map(Duration::from_millis);
         let fail = number_after(model, "-fail-")
             .and_then(|status| u16::try_from(status).ok())
             .filter(|status| (400..=599).contains(status));
         let outcome = if has_marker(model, "-hang") {
             Outcome::Hang
+        } else if has_marker(model, "-stall") {
+            Outcome::Stall
         } else if let Some(status) = fail {
             Outcome::Fail(status)
         } else if has_marker(model, "-malformed") {
             Outcome::Malformed
+        } else if has_marker(model, "-early-error") {
+            Outcome::EarlyError
         } else if has_marker(model, "-midstream-error") {
             Outcome::MidstreamError
         } else if has_marker(model, "-filter") {
@@ -63,7 +78,11 @@ impl Plan {
         } else {
             Outcome::Answer
         };
-        Plan { delay, outcome }
+        Plan {
+            delay,
+            drip,
+            outcome,
+        }
     }
 }
 
@@ -117,6 +136,10 @@ mod tests {
         assert_eq!(outcome("m-filter"), Outcome::Filter);
         assert_eq!(outcome("m-malformed"), Outcome::Malformed);
         assert_eq!(outcome("m-midstream-error"), Outcome::MidstreamError);
+        assert_eq!(outcome("m-early-error"), Outcome::EarlyError);
+        assert_eq!(outcome("m-stall"), Outcome::Stall);
+        assert_eq!(outcome("m-stalled"), Outcome::Answer);
+        assert_eq!(outcome("m-early-errors"), Outcome::Answer);
         assert_eq!(outcome("m-hangover"), Outcome::Answer);
         assert_eq!(outcome("m-fail-200"), Outcome::Answer);
         assert_eq!(outcome("m-fail-4290"), Outcome::Answer);
@@ -130,9 +153,25 @@ mod tests {
     }
 
     #[test]
+    fn drip_combines_with_another_fault_and_with_slow() {
+        let plan = Plan::new(Mode::Normal, "gpt-5.4-drip-40-midstream-error-slow-10");
+        assert_eq!(plan.drip, Some(Duration::from_millis(40)));
+        assert_eq!(plan.delay, Some(Duration::from_millis(10)));
+        assert_eq!(plan.outcome, Outcome::MidstreamError);
+        assert_eq!(Plan::new(Mode::Normal, "m-drip-").drip, None);
+        assert_eq!(Plan::new(Mode::Normal, "m-drip-5x").drip, None);
+    }
+
+    #[test]
     fn a_provider_mode_overrides_the_model_name() {
-        let plan = Plan::new(Mode::Fail(503), "gpt-5.4-slow-300-filter");
+        let plan = Plan::new(Mode::Fail(503), "gpt-5.4-slow-300-drip-10-filter");
         assert_eq!(plan.delay, None);
+        assert_eq!(plan.drip, None);
         assert_eq!(plan.outcome, Outcome::Fail(503));
+        assert_eq!(
+            Plan::new(Mode::EarlyError, "m").outcome,
+            Outcome::EarlyError
+        );
+        assert_eq!(Plan::new(Mode::Stall, "m-fail-429").outcome, Outcome::Stall);
     }
 }

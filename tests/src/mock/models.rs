@@ -76,9 +76,10 @@ async fn respond<D: Dialect>(state: &MockState, provider: &str, headers: &Header
     }
     match plan.outcome {
         Outcome::Fail(status) => D::error(status_code(status)),
-        Outcome::Malformed => wire::malformed(false),
+        Outcome::EarlyError => D::error(StatusCode::INTERNAL_SERVER_ERROR),
+        Outcome::Malformed => wire::malformed_json(),
         Outcome::MidstreamError => wire::truncated_json(&D::models(provider)),
-        Outcome::Hang => {
+        Outcome::Hang | Outcome::Stall => {
             fault::hang().await;
             wire::json(StatusCode::OK, D::models(provider))
         }

@@ -277,16 +277,27 @@ impl Dialect for OpenAi {
             ),
             None,
         )];
-        let pieces = text::pieces(&answer.text);
-        if ending == Ending::MidstreamError {
-            frames.extend(pieces.iter().take(2).map(content));
-            frames.push(wire::data(&error_body(
+        let in_band_error = || {
+            wire::data(&error_body(
                 "The server had an error while processing your request. Sorry about that!",
                 "server_error",
                 None,
                 None,
-            )));
-            return (frames, End::Clean);
+            ))
+        };
+        let pieces = text::pieces(&answer.text);
+        match ending {
+            Ending::Finished => {}
+            Ending::Stall => return (frames, End::Stall),
+            Ending::EarlyError => {
+                frames.push(in_band_error());
+                return (frames, End::Clean);
+            }
+            Ending::MidstreamError => {
+                frames.extend(pieces.iter().take(2).map(content));
+                frames.push(in_band_error());
+                return (frames, End::Clean);
+            }
         }
         frames.extend(pieces.iter().map(content));
         frames.push(chunk(

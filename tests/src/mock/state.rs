@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// A whole-provider failure mode, set through [`MockState::set_mode`] or the control API.
 ///
-/// Spelled `normal`, `fail-<status>`, `hang`, `slow-<ms>`, `filter`, `malformed` or
-/// `midstream-error`, the same words a model name may carry.
+/// Spelled `normal`, `fail-<status>`, `hang`, `slow-<ms>`, `filter`, `malformed`,
+/// `midstream-error`, `early-error` or `stall`, the same words a model name may carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Answer normally (faults may still come from the model name).
@@ -28,6 +28,12 @@ pub enum Mode {
     Malformed,
     /// Start answering, then fail: an in-band stream error or a truncated body.
     MidstreamError,
+    /// Streaming: 200 and the provider's first no-content frame(s), then its in-band error before
+    /// any content (Cohere, which has none, cuts the connection). Not streaming: a 500.
+    EarlyError,
+    /// Streaming: 200 and the provider's first no-content frame(s), then nothing for an hour.
+    /// Not streaming: like [`Mode::Hang`].
+    Stall,
 }
 
 impl FromStr for Mode {
@@ -41,6 +47,8 @@ impl FromStr for Mode {
             "filter" => Ok(Mode::Filter),
             "malformed" => Ok(Mode::Malformed),
             "midstream-error" => Ok(Mode::MidstreamError),
+            "early-error" => Ok(Mode::EarlyError),
+            "stall" => Ok(Mode::Stall),
             _ => {
                 if let Some(status) = s.strip_prefix("fail-") {
                     let status: u16 = status.parse().map_err(|_| unknown())?;
@@ -69,6 +77,8 @@ impl fmt::Display for Mode {
             Mode::Filter => f.write_str("filter"),
             Mode::Malformed => f.write_str("malformed"),
             Mode::MidstreamError => f.write_str("midstream-error"),
+            Mode::EarlyError => f.write_str("early-error"),
+            Mode::Stall => f.write_str("stall"),
         }
     }
 }
@@ -82,7 +92,7 @@ impl fmt::Display for UnknownMode {
         write!(
             f,
             "unknown mode {:?}: expected normal, fail-<400..599>, hang, slow-<ms>, filter, \
-             malformed or midstream-error",
+             malformed, midstream-error, early-error or stall",
             self.0
         )
     }
@@ -113,7 +123,8 @@ impl RecordedRequest {
     }
 }
 
-/// Modes and recorded requests, shared by the router and the test that started the mock.
+/// Modes, recorded requests and cancelled streams, shared by the router and the test that started
+/// the mock.
 #[derive(Clone, Debug, Default)]
 pub struct MockState {
     /// Everything mutable, behind one lock: the mock is never busy enough to contend.
@@ -126,6 +137,8 @@ struct Inner {
     modes: HashMap<String, Mode>,
     /// Chat requests per provider slug, in arrival order.
     requests: HashMap<String, Vec<RecordedRequest>>,
+    /// Streamed responses per provider slug whose client went away before the last frame.
+    cancelled: HashMap<String, usize>,
 }
 
 impl MockState {
@@ -158,11 +171,18 @@ impl MockState {
             .unwrap_or_default()
     }
 
-    /// Clears every mode and every recorded request.
+    /// How many of the provider's streaming responses were dropped before their last frame was
+    /// sent, i.e. whose client (the gateway) went away mid-stream.
+    pub fn cancelled_count(&self, provider: &str) -> usize {
+        self.lock().cancelled.get(provider).copied().unwrap_or(0)
+    }
+
+    /// Clears every mode, every recorded request and every cancellation count.
     pub fn reset(&self) {
         let mut inner = self.lock();
         inner.modes.clear();
         inner.requests.clear();
+        inner.cancelled.clear();
     }
 
     pub(crate) fn record(&self, provider: &str, request: RecordedRequest) {
@@ -171,6 +191,14 @@ impl MockState {
             .entry(provider.to_owned())
             .or_default()
             .push(request);
+    }
+
+    pub(crate) fn note_cancelled(&self, provider: &str) {
+        *self
+            .lock()
+            .cancelled
+            .entry(provider.to_owned())
+            .or_default() += 1;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -195,6 +223,8 @@ mod tests {
             "filter",
             "malformed",
             "midstream-error",
+            "early-error",
+            "stall",
         ] {
             let mode: Mode = name.parse().unwrap();
             assert_eq!(mode.to_string(), name);
@@ -204,7 +234,7 @@ mod tests {
     #[test]
     fn nonsense_modes_are_rejected() {
         for name in [
-            "", "fail", "fail-200", "fail-abc", "slow-", "slow-x", "explode",
+            "", "fail", "fail-200", "fail-abc", "slow-", "slow-x", "explode", "stalled", "drip-5",
         ] {
             assert!(name.parse::<Mode>().is_err(), "{name} parsed");
         }

@@ -38,13 +38,33 @@ pub(crate) fn tokens(text: &str) -> u64 {
     chars.div_ceil(4).max(1)
 }
 
+/// What `-drip-<ms>` appends to the reply, [`DRIP_REPEATS`] times: three words, one stream piece.
+pub(crate) const DRIP_TAIL: &str = " (and so on)";
+
+/// Enough repeats of [`DRIP_TAIL`] for 24+ stream pieces whatever the user said.
+pub(crate) const DRIP_REPEATS: usize = 24;
+
 /// `Hello from {provider}/{model}. You said: {last user text}`, cut by a stop sequence or by
 /// max_tokens, whichever the generation would reach first.
 pub(crate) fn answer(provider: &str, model: &str, prompt: &Prompt) -> Answer {
-    let full = format!(
+    cut(greeting(provider, model, prompt), prompt)
+}
+
+/// [`answer`] with [`DRIP_TAIL`] appended [`DRIP_REPEATS`] times before the cuts, so that it
+/// streams in more than 20 content frames.
+pub(crate) fn long_answer(provider: &str, model: &str, prompt: &Prompt) -> Answer {
+    let full = greeting(provider, model, prompt) + &DRIP_TAIL.repeat(DRIP_REPEATS);
+    cut(full, prompt)
+}
+
+fn greeting(provider: &str, model: &str, prompt: &Prompt) -> String {
+    format!(
         "Hello from {provider}/{model}. You said: {}",
         prompt.last_user
-    );
+    )
+}
+
+fn cut(full: String, prompt: &Prompt) -> Answer {
     let limit = prompt
         .max_tokens
         .map(|max| usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX));
@@ -163,6 +183,19 @@ mod tests {
         p.stop = vec!["said".into()];
         p.max_tokens = Some(1);
         assert_eq!(answer("openai", "m", &p).finish, Finish::Length);
+    }
+
+    #[test]
+    fn the_long_answer_keeps_the_greeting_and_streams_in_over_20_pieces() {
+        for said in ["", "hi", "a much longer thing to say than usual"] {
+            let long = long_answer("openai", "m-drip-5", &prompt(said));
+            let short = answer("openai", "m-drip-5", &prompt(said));
+            assert!(long.text.starts_with(&short.text));
+            assert!(long.text.ends_with(" (and so on) (and so on)"));
+            assert_eq!(long.output_tokens, tokens(&long.text));
+            assert_eq!(long.finish, Finish::Complete);
+            assert!(pieces(&long.text).len() > 20, "{said:?}");
+        }
     }
 
     #[test]

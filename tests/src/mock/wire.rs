@@ -1,4 +1,5 @@
-//! Response bodies beyond plain JSON: SSE frames paced over time, dropped connections, broken JSON.
+//! Response bodies beyond plain JSON: SSE frames paced over time, dropped connections, broken JSON,
+//! and the count of streams whose client left before the end.
 
 use std::io;
 use std::time::Duration;
@@ -8,11 +9,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::Value;
 
-/// Pause before each frame, so clients see a stream rather than one burst.
-const FRAME_GAP: Duration = Duration::from_millis(5);
+use super::state::MockState;
+
+/// Default pause before each frame, so clients see a stream rather than one burst.
+pub(crate) const FRAME_GAP: Duration = Duration::from_millis(5);
+
+/// How long a stalled stream stays silent before the mock gives up and cuts it.
+const STALL: Duration = Duration::from_secs(3600);
 
 /// How a streamed body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +26,30 @@ pub(crate) enum End {
     Clean,
     /// The connection is cut: the client sees an incomplete body, not a clean end.
     Drop,
+    /// Nothing more is sent for an hour (the body is dropped when the client goes first), then
+    /// the connection is cut.
+    Stall,
+}
+
+/// How a stream is sent: the pause between frames, and whom to tell when the client leaves early.
+#[derive(Clone, Debug)]
+pub(crate) struct Pacing {
+    gap: Duration,
+    state: MockState,
+    provider: String,
+}
+
+impl Pacing {
+    /// `gap` between frames (the first goes out after [`FRAME_GAP`], or `gap` if shorter); a
+    /// body dropped before its last frame was sent counts in `state` as one cancelled stream of
+    /// `provider`.
+    pub(crate) fn new(gap: Duration, state: &MockState, provider: &str) -> Pacing {
+        Pacing {
+            gap,
+            state: state.clone(),
+            provider: provider.to_owned(),
+        }
+    }
 }
 
 /// `data: <json>` and a blank line.
@@ -48,9 +77,10 @@ pub(crate) fn error(status: StatusCode, value: Value) -> Response {
     response
 }
 
-/// A 200 `text/event-stream` sending `frames` one by one, then ending as `end` says.
-pub(crate) fn event_stream(frames: Vec<String>, end: End) -> Response {
-    let mut response = paced(frames.into_iter().map(Bytes::from).collect(), end).into_response();
+/// A 200 `text/event-stream` sending `frames` one by one, paced, then ending as `end` says.
+pub(crate) fn event_stream(frames: Vec<String>, end: End, pacing: Pacing) -> Response {
+    let frames = frames.into_iter().map(Bytes::from).collect();
+    let mut response = paced(frames, end, Some(pacing)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -69,7 +99,8 @@ pub(crate) fn truncated_json(value: &Value) -> Response {
         .rev()
         .find(|at| text.is_char_boundary(*at))
         .unwrap_or(0);
-    let mut response = paced(vec![Bytes::from(text[..cut].to_owned())], End::Drop).into_response();
+    let chunk = Bytes::from(text[..cut].to_owned());
+    let mut response = paced(vec![chunk], End::Drop, None).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -77,34 +108,109 @@ pub(crate) fn truncated_json(value: &Value) -> Response {
     response
 }
 
-/// A 200 that claims to be the provider's answer but is not valid JSON.
-pub(crate) fn malformed(stream: bool) -> Response {
-    if stream {
-        event_stream(
-            vec!["data: {\"id\": this is not JSON\n\n".to_owned()],
-            End::Clean,
-        )
-    } else {
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            "<html><body>this is not JSON {\"id\":</body></html>",
-        )
-            .into_response()
+/// The one frame of a streamed answer that is not valid JSON.
+pub(crate) const MALFORMED_FRAME: &str = "data: {\"id\": this is not JSON\n\n";
+
+/// A 200 that claims to be the provider's JSON answer but is not JSON.
+pub(crate) fn malformed_json() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        "<html><body>this is not JSON {\"id\":</body></html>",
+    )
+        .into_response()
+}
+
+/// Counts the stream as cancelled when dropped before `finished` is set.
+struct Watch {
+    pacing: Option<Pacing>,
+    finished: bool,
+}
+
+impl Watch {
+    /// The last item was handed over: dropping the body from now on is no cancellation.
+    fn finish(&mut self) {
+        self.finished = true;
     }
 }
 
-fn paced(chunks: Vec<Bytes>, end: End) -> Body {
-    let mut items: Vec<io::Result<Bytes>> = chunks.into_iter().map(Ok).collect();
-    if end == End::Drop {
-        items.push(Err(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "aig-mock-providers cut the connection on purpose",
-        )));
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(pacing) = self.pacing.as_ref().filter(|_| !self.finished) {
+            tracing::debug!(provider = pacing.provider, "client left mid-stream");
+            pacing.state.note_cancelled(&pacing.provider);
+        }
     }
-    let stream = futures_util::stream::iter(items).then(|item| async move {
-        tokio::time::sleep(FRAME_GAP).await;
-        item
+}
+
+/// What the body stream carries from one frame to the next.
+struct Paced {
+    chunks: std::vec::IntoIter<Bytes>,
+    end: End,
+    first_gap: Duration,
+    gap: Duration,
+    sent_any: bool,
+    watch: Watch,
+}
+
+impl Paced {
+    fn pause(&mut self) -> Duration {
+        if std::mem::replace(&mut self.sent_any, true) {
+            self.gap
+        } else {
+            self.first_gap
+        }
+    }
+}
+
+/// Sends `chunks` with a pause before each ([`FRAME_GAP`] unless `pacing` says otherwise), then
+/// ends as `end` says. `pacing`, when given, is told when the body is dropped before its last
+/// item was handed over.
+fn paced(chunks: Vec<Bytes>, end: End, pacing: Option<Pacing>) -> Body {
+    let gap = pacing.as_ref().map_or(FRAME_GAP, |pacing| pacing.gap);
+    let state = Paced {
+        chunks: chunks.into_iter(),
+        end,
+        first_gap: gap.min(FRAME_GAP),
+        gap,
+        sent_any: false,
+        watch: Watch {
+            pacing,
+            finished: false,
+        },
+    };
+    let stream = futures_util::stream::unfold(state, |mut state| async move {
+        if state.watch.finished {
+            return None;
+        }
+        let pause = state.pause();
+        if let Some(chunk) = state.chunks.next() {
+            tokio::time::sleep(pause).await;
+            if state.chunks.len() == 0 && state.end == End::Clean {
+                state.watch.finish();
+            }
+            return Some((Ok(chunk), state));
+        }
+        match state.end {
+            End::Clean => {
+                state.watch.finish();
+                None
+            }
+            End::Drop | End::Stall => {
+                let pause = if state.end == End::Stall {
+                    STALL
+                } else {
+                    pause
+                };
+                tokio::time::sleep(pause).await;
+                state.watch.finish();
+                let cut = io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "aig-mock-providers cut the connection on purpose",
+                );
+                Some((Err::<Bytes, io::Error>(cut), state))
+            }
+        }
     });
     Body::from_stream(stream)
 }
