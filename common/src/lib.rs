@@ -1,6 +1,7 @@
 //! What both AIgateway planes must agree on byte for byte, and nothing else.
 
 pub mod api_key;
+pub mod budget;
 pub mod catalog;
 pub mod key_record;
 pub mod money;

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 /// Field of the stream entry that holds the JSON event.
 pub const STREAM_FIELD: &str = "event";
-/// Approximate cap on the stream's length (`XADD … MAXLEN ~`): the control plane consumes
-/// far faster than this fills, so only events older than ~1M requests are ever trimmed.
-pub const STREAM_MAX_LEN: usize = 1_000_000;
+/// Approximate cap on each tenant's stream length (`XADD … MAXLEN ~`): the control plane
+/// consumes far faster than this fills, so only events older than a tenant's last ~100,000
+/// requests are ever trimmed.
+pub const STREAM_MAX_LEN: usize = 100_000;
 
 /// What one request did and cost.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

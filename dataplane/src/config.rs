@@ -48,6 +48,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `AIG_CATALOG_PATH`, or the catalog compiled in.
     pub catalog: Catalog,
+    /// `AIG_SPOOL_DIR`: where settlements that could not reach Redis wait to be replayed.
+    pub spool_dir: std::path::PathBuf,
 }
 
 fn err(var: &str, why: impl Into<String>) -> ConfigError {
@@ -158,6 +160,9 @@ impl Config {
             max_body_bytes,
             log_format,
             catalog,
+            spool_dir: var("AIG_SPOOL_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("aig-spool")),
         })
     }
 }

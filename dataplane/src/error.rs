@@ -17,6 +17,13 @@ pub enum Error {
     UnknownProvider(String),
     #[error("{0}")]
     InvalidApiKey(&'static str),
+    /// The tag's (or the tenant-wide `*`) monthly cap is reached; holds the tag.
+    #[error("the monthly budget for tag {0:?} is used up")]
+    BudgetExceeded(String),
+    #[error("the prepaid balance is used up; top up to continue")]
+    InsufficientCredits,
+    #[error("this tenant is suspended")]
+    TenantSuspended,
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// Every attempted entry failed with a cascading failure, or the retry budget ran out.
@@ -57,6 +64,8 @@ impl Error {
         match self {
             Error::InvalidRequest { .. } | Error::UnknownProvider(_) => StatusCode::BAD_REQUEST,
             Error::InvalidApiKey(_) => StatusCode::UNAUTHORIZED,
+            Error::BudgetExceeded(_) | Error::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
+            Error::TenantSuspended => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ProvidersDown(_) | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::LatencyBudgetExceeded(_) | Error::UpstreamTimeout(_) => {
@@ -75,6 +84,9 @@ impl Error {
                 Error::InvalidRequest { .. } => "invalid_request",
                 Error::UnknownProvider(_) => "unknown_provider",
                 Error::InvalidApiKey(_) => "invalid_api_key",
+                Error::BudgetExceeded(_) => "budget_exceeded",
+                Error::InsufficientCredits => "insufficient_credits",
+                Error::TenantSuspended => "tenant_suspended",
                 Error::PayloadTooLarge { .. } => "payload_too_large",
                 Error::ProvidersDown(_) => "providers_down",
                 Error::LatencyBudgetExceeded(_) => "latency_budget_exceeded",
@@ -96,6 +108,8 @@ impl Error {
             | Error::PayloadTooLarge { .. }
             | Error::NotFound(_) => "invalid_request_error".into(),
             Error::InvalidApiKey(_) => "authentication_error".into(),
+            Error::BudgetExceeded(_) | Error::InsufficientCredits => "insufficient_quota".into(),
+            Error::TenantSuspended => "permission_error".into(),
             Error::Upstream { error, status, .. } => error.kind.clone().unwrap_or_else(|| {
                 if status.is_server_error() {
                     "api_error".into()

@@ -15,3 +15,4 @@ pub const FALLBACK_REASON: &str = "x-aig-fallback-reason";
 pub const LATENCY_MS: &str = "x-aig-latency-ms";
 pub const REQUEST_ID: &str = "x-aig-request-id";
 pub const COST_MICROS: &str = "x-aig-cost-micros";
+pub const BUDGET_REMAINING_CENTS: &str = "x-aig-budget-remaining-cents";

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod providers;
 pub mod routes;
 pub mod shapes;
+pub mod spend;
 pub mod state;
 pub mod telemetry;
 pub mod usage;

@@ -4,10 +4,11 @@ use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::providers::Registry;
+use crate::spend::{Spend, Spool};
 use aig_common::catalog::Catalog;
 use aig_common::redis_keys::RedisKeys;
 use redis::aio::ConnectionManager;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,8 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("AIG_SPOOL_DIR: {0}")]
+    Spool(std::io::Error),
 }
 
 /// Cheap to clone; everything lives behind one `Arc`.
@@ -37,6 +40,18 @@ struct Inner {
     key_cache: KeyCache,
     /// Prometheus registry.
     metrics: Metrics,
+    /// Budget and balance reservation, settlement and the outage spool.
+    spend: Spend,
+}
+
+/// A handle that does not keep the state alive, for background tasks.
+#[derive(Clone)]
+pub struct WeakState(Weak<Inner>);
+
+impl WeakState {
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(AppState)
+    }
 }
 
 impl AppState {
@@ -49,7 +64,8 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("aigateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self(Arc::new(Inner {
+        let spend = Spend::new(Spool::open(config.spool_dir.clone()).map_err(StartError::Spool)?);
+        let state = Self(Arc::new(Inner {
             registry: Registry::new(&config.providers),
             redis_keys: RedisKeys::new(config.redis_prefix.clone()),
             config,
@@ -57,7 +73,10 @@ impl AppState {
             redis,
             key_cache: KeyCache::default(),
             metrics: Metrics::new(),
-        })))
+            spend,
+        }));
+        crate::spend::spawn_replayer(&state);
+        Ok(state)
     }
 
     pub fn config(&self) -> &Config {
@@ -91,5 +110,13 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    pub fn spend(&self) -> &Spend {
+        &self.0.spend
+    }
+
+    pub fn downgrade(&self) -> WeakState {
+        WeakState(Arc::downgrade(&self.0))
     }
 }

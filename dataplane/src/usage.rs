@@ -1,4 +1,6 @@
-//! Emits usage events to the Redis stream, off the request path.
+//! Emits usage events of requests refused before a reservation (402/403) to the tenant's
+//! Redis stream, off the request path. Every other request's event is appended by the
+//! settle step (`spend`).
 
 use crate::state::AppState;
 use aig_common::usage::{UsageEvent, STREAM_FIELD, STREAM_MAX_LEN};
@@ -19,7 +21,7 @@ pub fn emit(state: &AppState, event: UsageEvent) {
             }
         };
         let mut redis = state.redis();
-        let stream = state.redis_keys().usage_stream();
+        let stream = state.redis_keys().usage_stream(&event.tenant_id);
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&stream)
             .arg("MAXLEN")

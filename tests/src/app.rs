@@ -195,7 +195,7 @@ impl TestApp {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             let entries: redis::streams::StreamRangeReply = redis
-                .xrange_all(self.keys.usage_stream())
+                .xrange_all(self.keys.usage_stream(&self.tenant_id))
                 .await
                 .expect("XRANGE usage stream");
             let events: Vec<aig_common::usage::UsageEvent> = entries

@@ -11,6 +11,7 @@ use crate::chain::plan::{build_plan, parse_controls, ProviderFilter};
 use crate::error::{ApiError, Error};
 use crate::headers;
 use crate::shapes::{anthropic, openai, Ingress, Shape};
+use crate::spend::estimate_micros;
 use crate::state::AppState;
 use crate::usage;
 use aig_common::usage::UsageEvent;
@@ -126,22 +127,15 @@ async fn serve(
     )
     .map_err(fail)?;
 
-    let output = cascade::run(state, &plan, &ingress.request).await;
-    let primary = &plan.entries[0];
-    let served_slug = output.result.as_ref().ok().map(|s| s.model.slug.clone());
-    if served_slug.as_deref() != Some(primary.slug.as_str()) {
-        state.metrics().record_fallback(primary.provider);
-    }
-    let mut report_headers = report.build(&output.entries, served_slug.as_deref());
-    let event = UsageEvent {
+    let mut event = UsageEvent {
         request_id: report.request_id.clone(),
-        tenant_id: caller.tenant_id,
+        tenant_id: caller.tenant_id.clone(),
         key_id: caller.key_id,
         tag: plan.tag.clone(),
         ingress: route.ingress.to_owned(),
-        requested_model: primary.slug.clone(),
-        chain: chain_header(&output.entries),
-        served_by: served_slug,
+        requested_model: plan.entries[0].slug.clone(),
+        chain: String::new(),
+        served_by: None,
         status: 200,
         stream: ingress.request.stream,
         latency_ms: 0,
@@ -155,17 +149,54 @@ async fn serve(
         ts_ms,
     };
 
+    let dearest = plan
+        .entries
+        .iter()
+        .map(|e| e.prices)
+        .reduce(|a, b| a.max(b))
+        .unwrap_or(plan.entries[0].prices);
+    let estimate = estimate_micros(
+        dearest,
+        ingress.request.prompt_chars(),
+        ingress.request.max_tokens,
+    );
+    let reservation = match state
+        .spend()
+        .reserve(
+            state,
+            &caller.tenant_id,
+            &report.request_id,
+            plan.tag.as_deref(),
+            estimate,
+        )
+        .await
+    {
+        Ok(reservation) => reservation,
+        Err(error) => {
+            event.status = error.status_code().as_u16();
+            event.latency_ms = elapsed_ms(report);
+            usage::emit(state, event);
+            return Err(fail(error));
+        }
+    };
+
+    let output = cascade::run(state, &plan, &ingress.request).await;
+    let primary = &plan.entries[0];
+    let served_slug = output.result.as_ref().ok().map(|s| s.model.slug.clone());
+    if served_slug.as_deref() != Some(primary.slug.as_str()) {
+        state.metrics().record_fallback(primary.provider);
+    }
+    let mut report_headers = report.build(&output.entries, served_slug.as_deref());
+    event.chain = chain_header(&output.entries);
+    event.served_by = served_slug;
+
     let Served { model, answer } = match output.result {
         Ok(served) => served,
         Err(error) => {
-            usage::emit(
-                state,
-                UsageEvent {
-                    status: error.status_code().as_u16(),
-                    latency_ms: elapsed_ms(report),
-                    ..event
-                },
-            );
+            event.status = error.status_code().as_u16();
+            event.latency_ms = elapsed_ms(report);
+            let remaining = state.spend().settle(state, &reservation, 0, &event).await;
+            put_remaining(&mut report_headers, remaining);
             return Err(ApiError {
                 error,
                 shape,
@@ -179,18 +210,20 @@ async fn serve(
             let cost = model.prices.cost(&response.usage);
             put(&mut report_headers, headers::COST_MICROS, &cost.to_string());
             tracing::info!(served_by = %model.slug, cost_micros = cost.0, "served");
-            usage::emit(
-                state,
-                UsageEvent {
-                    latency_ms: elapsed_ms(report),
-                    input_tokens: response.usage.input,
-                    cache_read_tokens: response.usage.cache_read,
-                    cache_write_tokens: response.usage.cache_write,
-                    output_tokens: response.usage.output,
-                    cost_micros: cost.0,
-                    ..event
-                },
-            );
+            let event = UsageEvent {
+                latency_ms: elapsed_ms(report),
+                input_tokens: response.usage.input,
+                cache_read_tokens: response.usage.cache_read,
+                cache_write_tokens: response.usage.cache_write,
+                output_tokens: response.usage.output,
+                cost_micros: cost.0,
+                ..event
+            };
+            let remaining = state
+                .spend()
+                .settle(state, &reservation, cost.0, &event)
+                .await;
+            put_remaining(&mut report_headers, remaining);
             let body = match shape {
                 Shape::Anthropic => anthropic::render_response(&response, &id, &model.slug),
                 Shape::OpenAi | Shape::Cohere => {
@@ -200,9 +233,17 @@ async fn serve(
             Ok((report_headers, Json(body)).into_response())
         }
         Answer::Stream(start) => {
+            // The cost is known only at the end: the header says what was left when the
+            // stream started.
+            let a = &reservation.admission;
+            put_remaining(
+                &mut report_headers,
+                a.remaining_cents(a.spent_all, a.spent_tag),
+            );
             let settlement = Settlement {
                 state: state.clone(),
                 event,
+                reservation,
                 prices: model.prices,
                 prompt_chars: ingress.request.prompt_chars(),
                 started: report.started,
@@ -218,6 +259,12 @@ async fn serve(
                 plan.timeout,
             ))
         }
+    }
+}
+
+fn put_remaining(headers: &mut HeaderMap, remaining: Option<i64>) {
+    if let Some(cents) = remaining {
+        put(headers, headers::BUDGET_REMAINING_CENTS, &cents.to_string());
     }
 }
 

@@ -7,8 +7,8 @@ use crate::providers::stream::UpstreamStream;
 use crate::shapes::openai::OutFrame;
 use crate::shapes::stream::{StreamEvent, StreamTally};
 use crate::shapes::{anthropic, openai, Shape};
+use crate::spend::Reservation;
 use crate::state::AppState;
-use crate::usage;
 use aig_common::catalog::Prices;
 use aig_common::usage::UsageEvent;
 use axum::http::HeaderMap;
@@ -28,6 +28,8 @@ pub struct Settlement {
     pub state: AppState,
     /// The usage event with everything but the outcome filled in.
     pub event: UsageEvent,
+    /// The request's reservation, released by the settle step.
+    pub reservation: Reservation,
     pub prices: Prices,
     pub prompt_chars: usize,
     pub started: Instant,
@@ -60,21 +62,28 @@ impl Settlement {
             client_left = matches!(ending, Ending::ClientLeft),
             "stream settled"
         );
-        usage::emit(
-            &self.state,
-            UsageEvent {
-                status,
-                latency_ms,
-                input_tokens: usage.input,
-                cache_read_tokens: usage.cache_read,
-                cache_write_tokens: usage.cache_write,
-                output_tokens: usage.output,
-                cost_micros: cost,
-                usage_estimated: estimated,
-                client_disconnected: matches!(ending, Ending::ClientLeft),
-                ..self.event
-            },
-        );
+        let event = UsageEvent {
+            status,
+            latency_ms,
+            input_tokens: usage.input,
+            cache_read_tokens: usage.cache_read,
+            cache_write_tokens: usage.cache_write,
+            output_tokens: usage.output,
+            cost_micros: cost,
+            usage_estimated: estimated,
+            client_disconnected: matches!(ending, Ending::ClientLeft),
+            ..self.event
+        };
+        // Settling must not hold up the end of the stream, and may run after the client
+        // has gone (from `Drop`).
+        let state = self.state;
+        let reservation = self.reservation;
+        tokio::spawn(async move {
+            state
+                .spend()
+                .settle(&state, &reservation, cost, &event)
+                .await;
+        });
     }
 }
 
