@@ -231,6 +231,60 @@ impl TestApp {
             .expect("seed key")
     }
 
+    pub async fn set_budget(&self, tag: &str, cap_cents: u64) {
+        let mut redis = self.redis.clone();
+        seed::set_budget(&mut redis, &self.keys, &self.tenant_id, tag, cap_cents)
+            .await
+            .expect("set budget");
+    }
+
+    pub async fn set_balance(&self, balance_micros: i64) {
+        let mut redis = self.redis.clone();
+        seed::set_balance(&mut redis, &self.keys, &self.tenant_id, balance_micros)
+            .await
+            .expect("set balance");
+    }
+
+    pub async fn set_status(&self, status: &str) {
+        let mut redis = self.redis.clone();
+        seed::set_status(&mut redis, &self.keys, &self.tenant_id, status)
+            .await
+            .expect("set status");
+    }
+
+    /// Micro-USD spent this month under `tag` (or `*`), from Redis.
+    pub async fn spent(&self, tag: &str) -> i64 {
+        use redis::AsyncCommands;
+        let mut redis = self.redis.clone();
+        let month = aig_common::budget::utc_month(
+            u64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis(),
+            )
+            .expect("ms"),
+        );
+        let spent: Option<i64> = redis
+            .hget(self.keys.spend(&self.tenant_id, &month), tag)
+            .await
+            .expect("HGET spend");
+        spent.unwrap_or(0)
+    }
+
+    /// The tenant's prepaid balance in micro-USD, from Redis.
+    pub async fn balance(&self) -> Option<i64> {
+        use redis::AsyncCommands;
+        let mut redis = self.redis.clone();
+        redis
+            .hget(
+                self.keys.tenant(&self.tenant_id),
+                aig_common::budget::tenant_fields::BALANCE_MICROS,
+            )
+            .await
+            .expect("HGET balance")
+    }
+
     pub async fn revoke(&self, key: &ApiKey) {
         let mut redis = self.redis.clone();
         seed::revoke_key(&mut redis, &self.keys, key, &self.tenant_id)

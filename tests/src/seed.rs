@@ -55,3 +55,46 @@ async fn write_record(
         None => redis.set(name, json).await,
     }
 }
+
+/// Sets a tag's (or `*`'s) monthly cap in cents, as the control plane publishes budgets.
+pub async fn set_budget(
+    redis: &mut redis::aio::ConnectionManager,
+    keys: &RedisKeys,
+    tenant_id: &str,
+    tag: &str,
+    cap_cents: u64,
+) -> redis::RedisResult<()> {
+    redis.hset(keys.budgets(tenant_id), tag, cap_cents).await
+}
+
+/// Sets the tenant's prepaid balance in micro-USD.
+pub async fn set_balance(
+    redis: &mut redis::aio::ConnectionManager,
+    keys: &RedisKeys,
+    tenant_id: &str,
+    balance_micros: i64,
+) -> redis::RedisResult<()> {
+    redis
+        .hset(
+            keys.tenant(tenant_id),
+            aig_common::budget::tenant_fields::BALANCE_MICROS,
+            balance_micros,
+        )
+        .await
+}
+
+/// Sets the tenant's status (`active` or `suspended`).
+pub async fn set_status(
+    redis: &mut redis::aio::ConnectionManager,
+    keys: &RedisKeys,
+    tenant_id: &str,
+    status: &str,
+) -> redis::RedisResult<()> {
+    redis
+        .hset(
+            keys.tenant(tenant_id),
+            aig_common::budget::tenant_fields::STATUS,
+            status,
+        )
+        .await
+}
