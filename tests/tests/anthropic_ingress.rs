@@ -92,10 +92,7 @@ async fn an_anthropic_request_reaches_an_openai_upstream_in_openai_shape() {
     assert_eq!(sent.body["temperature"], 0.5);
     assert_eq!(sent.body["top_p"], 0.8);
     assert_eq!(sent.body["user"], "end-user-9");
-    assert_eq!(
-        header(&sent.headers, "authorization"),
-        Some("Bearer mock-key-openai")
-    );
+    assert_eq!(sent.header("authorization"), Some("Bearer mock-key-openai"));
     assert!(sent.body.get("metadata").is_none() && sent.body.get("system").is_none());
 }
 
@@ -120,14 +117,8 @@ async fn an_anthropic_request_reaches_anthropic_with_our_version_and_unknown_fie
 
     assert_eq!(res.status, 200, "{:?}", res.body);
     let sent = &app.mock.state.requests("anthropic")[0];
-    assert_eq!(
-        header(&sent.headers, "anthropic-version"),
-        Some("2023-06-01")
-    );
-    assert_eq!(
-        header(&sent.headers, "x-api-key"),
-        Some("mock-key-anthropic")
-    );
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.header("x-api-key"), Some("mock-key-anthropic"));
     assert_eq!(sent.body["top_k"], 5);
     assert_eq!(sent.body["system"], "You are terse.");
     assert_eq!(sent.body["metadata"]["user_id"], "end-user-9");

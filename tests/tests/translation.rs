@@ -43,15 +43,9 @@ async fn an_openai_request_reaches_anthropic_in_messages_shape() {
         sent.model, "claude-opus-4-7",
         "the catalog alias goes upstream"
     );
-    assert_eq!(
-        header(&sent.headers, "x-api-key"),
-        Some("mock-key-anthropic")
-    );
-    assert_eq!(
-        header(&sent.headers, "anthropic-version"),
-        Some("2023-06-01")
-    );
-    assert_eq!(header(&sent.headers, "authorization"), None);
+    assert_eq!(sent.header("x-api-key"), Some("mock-key-anthropic"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.header("authorization"), None);
     assert_eq!(sent.body["system"], "You are terse.");
     assert_eq!(
         sent.body["messages"],
@@ -103,10 +97,7 @@ async fn an_openai_request_reaches_cohere_in_v2_chat_shape() {
     let sent = &app.mock.state.requests("cohere")[0];
     assert_eq!(sent.path, "/cohere/v2/chat");
     assert_eq!(sent.model, "command-a-03-2025");
-    assert_eq!(
-        header(&sent.headers, "authorization"),
-        Some("Bearer mock-key-cohere")
-    );
+    assert_eq!(sent.header("authorization"), Some("Bearer mock-key-cohere"));
     assert_eq!(
         sent.body["messages"],
         json!([
@@ -141,7 +132,7 @@ async fn openai_shaped_upstreams_get_the_body_with_unknown_fields_passed_through
     let sent = &app.mock.state.requests("moonshot")[0];
     assert_eq!(sent.path, "/moonshot/v1/chat/completions");
     assert_eq!(
-        header(&sent.headers, "authorization"),
+        sent.header("authorization"),
         Some("Bearer mock-key-moonshot")
     );
     assert_eq!(sent.body["model"], "kimi-k2.6");

@@ -114,6 +114,17 @@ pub fn default_url(id: ProviderId) -> Url {
     Url::parse(default_base_url(id)).expect("default base URL parses")
 }
 
+/// Adds `Authorization: Bearer <key>` (OpenAI-compatible providers, Cohere).
+pub fn bearer(
+    builder: reqwest::RequestBuilder,
+    key: Option<&SecretString>,
+) -> reqwest::RequestBuilder {
+    match key {
+        Some(k) => builder.bearer_auth(secrecy::ExposeSecret::expose_secret(k)),
+        None => builder,
+    }
+}
+
 /// Joins a path onto a base URL, keeping the base's own path (`…/v1` + `/chat/completions`).
 pub fn join(base: &Url, path: &str) -> String {
     format!("{}{}", base.as_str().trim_end_matches('/'), path)

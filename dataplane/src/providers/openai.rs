@@ -3,7 +3,7 @@
 use super::{join, Adapter};
 use crate::shapes::stream::StreamParser;
 use crate::shapes::{openai, ChatRequest, ChatResponse, Shape, UpstreamError};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
 
@@ -27,10 +27,7 @@ impl Adapter for OpenAiAdapter {
         builder: reqwest::RequestBuilder,
         key: Option<&SecretString>,
     ) -> reqwest::RequestBuilder {
-        match key {
-            Some(k) => builder.bearer_auth(k.expose_secret()),
-            None => builder,
-        }
+        super::bearer(builder, key)
     }
 
     fn request_body(&self, req: &ChatRequest, upstream_model: &str) -> Value {

@@ -1,32 +1,15 @@
 //! Cohere v2 chat wire shapes, as the upstream side of the Cohere adapter speaks them.
 
 use super::stream::{StreamEvent, StreamParser};
-use super::{ChatRequest, ChatResponse, FinishReason, Role, Shape, UpstreamError};
+use super::{ChatRequest, ChatResponse, FinishReason, Shape, UpstreamError};
 use crate::providers::sse::SseFrame;
 use aig_common::catalog::TokenUsage;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The body sent to Cohere's `/v2/chat`.
 pub fn upstream_body(req: &ChatRequest, model: &str) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({ "role": role, "content": m.text })
-        })
-        .collect();
-    let mut body = Map::new();
-    if let Some(extra) = req.passthrough_for(Shape::Cohere) {
-        body.extend(extra.clone());
-    }
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages));
+    let mut body = req.body_start(Shape::Cohere, model);
     if let Some(n) = req.max_tokens {
         body.insert("max_tokens".into(), json!(n));
     }

@@ -24,6 +24,17 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The role as OpenAI-compatible and Cohere messages write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// One turn of the conversation. System turns stay in place; adapters whose API wants a
 /// single top-level system prompt hoist them.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +83,20 @@ impl ChatRequest {
             .map(|m| m.text.as_str())
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
+    /// The start of an upstream body for APIs whose turns are `{role, content}` messages
+    /// (OpenAI-compatible, Cohere v2): passthrough fields, `model`, `messages`.
+    pub fn body_start(&self, shape: Shape, model: &str) -> Map<String, Value> {
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| serde_json::json!({ "role": m.role.as_str(), "content": m.text }))
+            .collect();
+        let mut body = self.passthrough_for(shape).cloned().unwrap_or_default();
+        body.insert("model".into(), Value::from(model));
+        body.insert("messages".into(), Value::Array(messages));
+        body
     }
 
     /// Rough size of the prompt in characters (for estimates, not billing).

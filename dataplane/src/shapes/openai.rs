@@ -213,24 +213,7 @@ pub fn error_body(message: &str, kind: &str, code: Option<&str>, param: Option<&
 
 /// The body sent to an OpenAI-compatible upstream.
 pub fn upstream_body(req: &ChatRequest, model: &str) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({ "role": role, "content": m.text })
-        })
-        .collect();
-    let mut body = Map::new();
-    if let Some(extra) = req.passthrough_for(Shape::OpenAi) {
-        body.extend(extra.clone());
-    }
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages));
+    let mut body = req.body_start(Shape::OpenAi, model);
     if let Some(n) = req.max_tokens {
         body.insert("max_tokens".into(), json!(n));
     }
