@@ -16,7 +16,7 @@ pub mod telemetry;
 pub mod usage;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 pub use config::Config;
 pub use state::AppState;
@@ -38,6 +38,13 @@ pub fn router(state: AppState) -> Router {
             "/anthropic/v1/models",
             get(routes::models::list_models_anthropic),
         )
+        .route(
+            "/v1/budgets",
+            get(routes::manage::forward).post(routes::manage::forward),
+        )
+        .route("/v1/budgets/{tag}", delete(routes::manage::forward))
+        .route("/v1/usage", get(routes::manage::forward))
+        .route("/v1/balance", get(routes::manage::forward))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)

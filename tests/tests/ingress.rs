@@ -209,3 +209,23 @@ async fn unknown_paths_are_a_404_in_openai_shape() {
     assert_eq!(res.status, 404);
     assert_eq!(res.error_code(), Some("not_found"));
 }
+
+#[tokio::test]
+async fn management_calls_answer_503_when_the_control_plane_is_unreachable() {
+    let app = TestApp::spawn_with(&[("AIG_CONTROLPLANE_URL", "http://127.0.0.1:9")]).await;
+
+    let res = TestApp::read(
+        app.client
+            .post(app.url("/v1/budgets"))
+            .bearer_auth(app.key.expose())
+            .body(r#"{ "tag": "summarize.fallback", "monthly_cap_cents": 5000 }"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!(res.status, 503);
+    assert_eq!(res.error_code(), Some("service_unavailable"));
+    assert!(!res.error_message().contains("127.0.0.1"), "internals stay hidden");
+}

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod health;
+pub mod manage;
 pub mod messages;
 pub mod models;
 mod respond;
