@@ -32,8 +32,10 @@ pub enum LogFormat {
 pub struct Config {
     /// `AIG_DATAPLANE_ADDR`.
     pub addr: SocketAddr,
-    /// `REDIS_URL`.
-    pub redis_url: String,
+    /// `REDIS_URL`: one server, or comma-separated seed nodes of a Redis Cluster.
+    pub redis_urls: Vec<String>,
+    /// `AIG_REDIS_CLUSTER`: treat a single `REDIS_URL` as a cluster seed node.
+    pub redis_cluster: bool,
     /// `AIG_REDIS_PREFIX`: namespace of every Redis key.
     pub redis_prefix: String,
     /// `AIG_CONTROLPLANE_URL`: where management calls are forwarded.
@@ -42,6 +44,13 @@ pub struct Config {
     pub providers: HashMap<ProviderId, ProviderConfig>,
     /// `AIG_HEALTH_TICK_MS`.
     pub health_tick: Duration,
+    /// `AIG_HEALTH_MIN_ATTEMPTS`: attempts a window needs before its failure ratio counts.
+    pub health_min_attempts: u64,
+    /// `AIG_HEALTH_FAILURE_RATIO`: the failure percentage (1–100) that marks a provider or
+    /// model degraded, given enough attempts.
+    pub health_failure_ratio: u64,
+    /// `AIG_HEALTH_CONSECUTIVE_FAILURES`: timeouts/5xx in a row that mark it degraded.
+    pub health_consecutive_failures: u64,
     /// `AIG_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
     /// `AIG_LOG_FORMAT`: `human` (default) or `json`.
@@ -81,12 +90,28 @@ impl Config {
             Ok(parsed)
         };
 
-        let redis_url = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-        let redis_parsed =
-            Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("{redis_url:?}: {e}")))?;
-        if !matches!(redis_parsed.scheme(), "redis" | "rediss" | "unix") {
-            return Err(err("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        let redis_raw = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        let mut redis_urls = Vec::new();
+        for url in redis_raw.split(',').map(str::trim) {
+            let parsed = Url::parse(url).map_err(|e| err("REDIS_URL", format!("{url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss" | "unix") {
+                return Err(err(
+                    "REDIS_URL",
+                    format!("{url:?} must be a redis:// or rediss:// URL"),
+                ));
+            }
+            redis_urls.push(url.to_owned());
         }
+        let redis_cluster = match var("AIG_REDIS_CLUSTER").as_deref().map(str::trim) {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(err(
+                    "AIG_REDIS_CLUSTER",
+                    format!("{other:?}: use true or false"),
+                ))
+            }
+        };
 
         let mut providers = HashMap::new();
         for id in ProviderId::ALL {
@@ -114,6 +139,26 @@ impl Config {
                 }
             },
         };
+        let count = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let Some(raw) = var(name) else {
+                return Ok(default);
+            };
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    let (lo, hi) = (range.start(), range.end());
+                    err(
+                        name,
+                        format!("{raw:?} is not a whole number from {lo} to {hi}"),
+                    )
+                })
+        };
+        let health_min_attempts = count("AIG_HEALTH_MIN_ATTEMPTS", 20, 1..=1_000_000)?;
+        let health_failure_ratio = count("AIG_HEALTH_FAILURE_RATIO", 50, 1..=100)?;
+        let health_consecutive_failures =
+            count("AIG_HEALTH_CONSECUTIVE_FAILURES", 5, 1..=1_000_000)?;
         let max_body_bytes = match var("AIG_MAX_BODY_BYTES") {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(raw) => raw
@@ -151,12 +196,16 @@ impl Config {
 
         Ok(Config {
             addr: addr("AIG_DATAPLANE_ADDR", "127.0.0.1:8080")?,
-            redis_url,
+            redis_urls,
+            redis_cluster,
             redis_prefix: var("AIG_REDIS_PREFIX")
                 .unwrap_or_else(|| RedisKeys::DEFAULT_PREFIX.into()),
             controlplane_url: url("AIG_CONTROLPLANE_URL", "http://127.0.0.1:8081")?,
             providers,
             health_tick,
+            health_min_attempts,
+            health_failure_ratio,
+            health_consecutive_failures,
             max_body_bytes,
             log_format,
             catalog,
@@ -184,6 +233,9 @@ mod tests {
         let c = from(&[]).unwrap();
         assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.health_tick, Duration::from_millis(30_000));
+        assert_eq!(c.health_min_attempts, 20);
+        assert_eq!(c.health_failure_ratio, 50);
+        assert_eq!(c.health_consecutive_failures, 5);
         assert_eq!(
             c.providers[&ProviderId::Anthropic].base_url.as_str(),
             "https://api.anthropic.com/"
@@ -201,6 +253,10 @@ mod tests {
             ("REDIS_URL", "http://x"),
             ("AIG_LOG_FORMAT", "xml"),
             ("AIG_MAX_BODY_BYTES", "big"),
+            ("AIG_HEALTH_MIN_ATTEMPTS", "0"),
+            ("AIG_HEALTH_FAILURE_RATIO", "101"),
+            ("AIG_HEALTH_FAILURE_RATIO", "half"),
+            ("AIG_HEALTH_CONSECUTIVE_FAILURES", "-1"),
         ] {
             let e = from(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod headers;
 pub mod metrics;
 pub mod providers;
+pub mod redis_conn;
 pub mod routes;
 pub mod shapes;
 pub mod spend;

@@ -4,10 +4,10 @@ use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::providers::Registry;
+use crate::redis_conn::{self, RedisConn};
 use crate::spend::{Spend, Spool};
 use aig_common::catalog::Catalog;
 use aig_common::redis_keys::RedisKeys;
-use redis::aio::ConnectionManager;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -32,8 +32,8 @@ struct Inner {
     registry: Registry,
     /// Pooled client for every upstream call.
     http: reqwest::Client,
-    /// Multiplexed, auto-reconnecting Redis connection.
-    redis: ConnectionManager,
+    /// Multiplexed, auto-reconnecting Redis connection (single server or cluster).
+    redis: RedisConn,
     /// Builds every Redis key name under the configured prefix.
     redis_keys: RedisKeys,
     /// Recent API-key lookups.
@@ -56,9 +56,7 @@ impl WeakState {
 
 impl AppState {
     pub async fn new(config: Config) -> Result<Self, StartError> {
-        let redis = redis::Client::open(config.redis_url.as_str())?
-            .get_connection_manager()
-            .await?;
+        let redis = redis_conn::connect(&config.redis_urls, config.redis_cluster).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -96,7 +94,7 @@ impl AppState {
     }
 
     /// A handle on the shared connection (clones are cheap and multiplex).
-    pub fn redis(&self) -> ConnectionManager {
+    pub fn redis(&self) -> RedisConn {
         self.0.redis.clone()
     }
 

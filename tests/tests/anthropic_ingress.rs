@@ -5,13 +5,6 @@ use aig_tests::mock::Mode;
 use aig_tests::TestApp;
 use serde_json::{json, Value};
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn conversation(model: &str) -> Value {
     json!({
         "model": model,
