@@ -90,21 +90,34 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
     ))?;
     let hash = key.hash();
     let cache = state.key_cache();
+    let breaker = state.redis_breaker();
     let record = match cache.get(&hash, FRESH_FOR) {
         Some(record) => record,
-        None => match fetch(state, &hash).await {
-            Ok(record) => {
-                cache.put(hash, record.clone());
-                record
-            }
-            Err(e) => match cache.get(&hash, STALE_FOR) {
-                Some(record) => {
-                    tracing::warn!("key lookup failed, using the cached record: {e}");
+        None => {
+            let fetched = if breaker.allow() {
+                let fetched = fetch(state, &hash).await;
+                match &fetched {
+                    Err(Lookup::Redis(e)) => {
+                        tracing::warn!("key lookup failed: {e}; cached keys go on for now");
+                        breaker.failure();
+                    }
+                    Ok(_) | Err(Lookup::Malformed(_)) => breaker.success(),
+                }
+                fetched
+            } else {
+                Err(Lookup::Redis("skipped: Redis failed a moment ago".into()))
+            };
+            match fetched {
+                Ok(record) => {
+                    cache.put(hash, record.clone());
                     record
                 }
-                None => return Err(Error::Unavailable(format!("key lookup failed: {e}"))),
-            },
-        },
+                Err(e) => match cache.get(&hash, STALE_FOR) {
+                    Some(record) => record,
+                    None => return Err(Error::Unavailable(format!("key lookup failed: {e}"))),
+                },
+            }
+        }
     };
     match record {
         Some(r) if !r.revoked => Ok(Caller {
@@ -116,17 +129,26 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
     }
 }
 
-async fn fetch(state: &AppState, hash: &KeyHash) -> Result<Option<KeyRecord>, String> {
+/// Why a key record could not be read.
+#[derive(Debug, thiserror::Error)]
+enum Lookup {
+    #[error("{0}")]
+    Redis(String),
+    #[error("malformed key record: {0}")]
+    Malformed(serde_json::Error),
+}
+
+async fn fetch(state: &AppState, hash: &KeyHash) -> Result<Option<KeyRecord>, Lookup> {
     let mut redis = state.redis();
     let name = state.redis_keys().api_key(hash);
     let raw: Option<String> = tokio::time::timeout(REDIS_TIMEOUT, redis.get(&name))
         .await
-        .map_err(|_| "Redis did not answer in time".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| Lookup::Redis("Redis did not answer in time".into()))?
+        .map_err(|e| Lookup::Redis(e.to_string()))?;
     match raw {
         None => Ok(None),
         Some(json) => serde_json::from_str(&json)
             .map(Some)
-            .map_err(|e| format!("malformed key record: {e}")),
+            .map_err(Lookup::Malformed),
     }
 }

@@ -4,7 +4,7 @@ use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::providers::Registry;
-use crate::redis_conn::{self, RedisConn};
+use crate::redis_conn::{self, Breaker, RedisConn};
 use crate::spend::{Spend, Spool};
 use aig_common::catalog::Catalog;
 use aig_common::redis_keys::RedisKeys;
@@ -34,6 +34,8 @@ struct Inner {
     http: reqwest::Client,
     /// Multiplexed, auto-reconnecting Redis connection (single server or cluster).
     redis: RedisConn,
+    /// Skips Redis for a moment after a failed step (auth and spend share it).
+    redis_breaker: Breaker,
     /// Builds every Redis key name under the configured prefix.
     redis_keys: RedisKeys,
     /// Recent API-key lookups.
@@ -62,13 +64,16 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("aigateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let spend = Spend::new(Spool::open(config.spool_dir.clone()).map_err(StartError::Spool)?);
+        let namespace = Spool::namespace(&config.redis_urls, &config.redis_prefix);
+        let spool = Spool::open(config.spool_dir.clone(), &namespace).map_err(StartError::Spool)?;
+        let spend = Spend::new(spool);
         let state = Self(Arc::new(Inner {
             registry: Registry::new(&config.providers),
             redis_keys: RedisKeys::new(config.redis_prefix.clone()),
             config,
             http,
             redis,
+            redis_breaker: Breaker::default(),
             key_cache: KeyCache::default(),
             metrics: Metrics::new(),
             spend,
@@ -96,6 +101,10 @@ impl AppState {
     /// A handle on the shared connection (clones are cheap and multiplex).
     pub fn redis(&self) -> RedisConn {
         self.0.redis.clone()
+    }
+
+    pub fn redis_breaker(&self) -> &Breaker {
+        &self.0.redis_breaker
     }
 
     pub fn redis_keys(&self) -> &RedisKeys {

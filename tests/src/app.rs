@@ -7,6 +7,7 @@
 
 use crate::mock::MockProviders;
 use crate::seed;
+use crate::temp_dir::TempDir;
 use aig_common::api_key::ApiKey;
 use aig_common::provider::ProviderId;
 use aig_common::redis_keys::RedisKeys;
@@ -28,8 +29,37 @@ pub struct TestApp {
     pub tenant_id: String,
     pub key: ApiKey,
     pub client: reqwest::Client,
+    /// `AIG_SPOOL_DIR` of this instance.
+    pub spool_dir: std::path::PathBuf,
     redis: redis::aio::ConnectionManager,
     keys: RedisKeys,
+    redis_url: String,
+    /// The app's own spool directory (unused when a test set `AIG_SPOOL_DIR`).
+    _spool_tmp: TempDir,
+    /// Stops accepting connections when the app is dropped, as a stopped instance would.
+    _server: AbortOnDrop,
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A connection for the test's own reads and writes that reconnects at once after a Redis
+/// restart (the default backs off for a minute or more).
+async fn connect(redis_url: &str) -> redis::aio::ConnectionManager {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(0)
+        .set_connection_timeout(std::time::Duration::from_secs(2));
+    redis::Client::open(redis_url)
+        .expect("REDIS_URL parses")
+        .get_connection_manager_with_config(config)
+        .await
+        .expect("redis")
 }
 
 /// A response read whole.
@@ -71,11 +101,44 @@ impl TestApp {
 
     /// Spawns with extra environment-style settings layered over the test defaults.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(&redis_url(), overrides).await
+    }
+
+    /// Spawns against the Redis at `redis_url` (e.g. a test's own
+    /// [`crate::redis_server::RedisServer`]), with a fresh prefix, tenant and key.
+    pub async fn spawn_on(redis_url: &str, overrides: &[(&str, &str)]) -> TestApp {
         let mock = MockProviders::start().await.expect("mock providers start");
         let prefix = format!("aigtest:{}:", uuid::Uuid::new_v4().simple());
+        Self::launch(redis_url, prefix, mock, None, overrides).await
+    }
+
+    /// Another data plane instance of this deployment: the same Redis, prefix, tenant, key
+    /// and mock providers; its own spool directory unless `AIG_SPOOL_DIR` is overridden.
+    pub async fn spawn_sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let tenant = (self.tenant_id.clone(), self.key.clone());
+        let prefix = self.keys.prefix().to_owned();
+        Self::launch(
+            &self.redis_url,
+            prefix,
+            self.mock.clone(),
+            Some(tenant),
+            overrides,
+        )
+        .await
+    }
+
+    async fn launch(
+        redis_url: &str,
+        prefix: String,
+        mock: MockProviders,
+        tenant: Option<(String, ApiKey)>,
+        overrides: &[(&str, &str)],
+    ) -> TestApp {
+        let spool_tmp = TempDir::new("aig-spool");
         let mut env: HashMap<String, String> = HashMap::new();
-        env.insert("REDIS_URL".into(), redis_url());
+        env.insert("REDIS_URL".into(), redis_url.to_owned());
         env.insert("AIG_REDIS_PREFIX".into(), prefix.clone());
+        env.insert("AIG_SPOOL_DIR".into(), spool_tmp.as_str().to_owned());
         for id in ProviderId::ALL {
             let name = id.env_name();
             env.insert(
@@ -91,6 +154,7 @@ impl TestApp {
             env.insert((*k).into(), (*v).into());
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config is valid");
+        let spool_dir = config.spool_dir.clone();
         let state = AppState::new(config)
             .await
             .expect("data plane state (is Redis running?)");
@@ -99,20 +163,22 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let app = router(state.clone());
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
 
-        let mut redis = redis::Client::open(redis_url())
-            .expect("REDIS_URL parses")
-            .get_connection_manager()
-            .await
-            .expect("redis");
+        let mut redis = connect(redis_url).await;
         let keys = RedisKeys::new(prefix);
-        let tenant_id = uuid::Uuid::new_v4().to_string();
-        let key = seed::publish_new_key(&mut redis, &keys, &tenant_id, Some(3600))
-            .await
-            .expect("seed key");
+        let (tenant_id, key) = match tenant {
+            Some(tenant) => tenant,
+            None => {
+                let tenant_id = uuid::Uuid::new_v4().to_string();
+                let key = seed::publish_new_key(&mut redis, &keys, &tenant_id, Some(3600))
+                    .await
+                    .expect("seed key");
+                (tenant_id, key)
+            }
+        };
         TestApp {
             addr,
             mock,
@@ -120,9 +186,51 @@ impl TestApp {
             tenant_id,
             key,
             client: reqwest::Client::new(),
+            spool_dir,
             redis,
             keys,
+            redis_url: redis_url.to_owned(),
+            _spool_tmp: spool_tmp,
+            _server: AbortOnDrop(server.abort_handle()),
         }
+    }
+
+    /// Waits (up to ten seconds) until this app's Redis answers again, e.g. after
+    /// [`crate::redis_server::RedisServer::restart`].
+    pub async fn await_redis(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut redis = self.redis.clone();
+            let ping = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                redis::cmd("PING").query_async::<String>(&mut redis),
+            )
+            .await;
+            if matches!(ping, Ok(Ok(_))) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Redis at {} did not answer within ten seconds",
+                self.redis_url
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The spool files waiting in this app's `AIG_SPOOL_DIR`, sorted.
+    pub fn spool_files(&self) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.spool_dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,7 +1,7 @@
 //! The last spend counters seen per tenant, plus what was settled locally since: how caps
 //! and balances are enforced while Redis is unreachable.
 
-use super::Admission;
+use super::{Admission, Settled};
 use aig_common::budget::MICROS_PER_CENT;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,6 +67,19 @@ impl LastKnown {
             known
                 .tags
                 .insert(tag.to_owned(), (d.admission.cap_tag, d.admission.spent_tag));
+        }
+    }
+
+    /// Takes in the counters a settle step returned. Spend only grows within a month, so
+    /// a reply that overtook a later one cannot lower it.
+    pub fn settled(&self, tenant: &str, tag: &str, after: &Settled) {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let known = tenants.entry(tenant.to_owned()).or_default();
+        known.spent_all = known.spent_all.max(after.spent_all);
+        known.balance = after.balance;
+        if !tag.is_empty() {
+            let entry = known.tags.entry(tag.to_owned()).or_default();
+            entry.1 = entry.1.max(after.spent_tag);
         }
     }
 

@@ -15,13 +15,10 @@ use aig_common::usage::{UsageEvent, STREAM_MAX_LEN};
 use local::LastKnown;
 use redis::Script;
 pub use spool::{Spool, SpoolEntry};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long one Redis spend step may take before the request goes on without it.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
-/// After a failed Redis step, how long requests skip Redis and decide locally.
-const BREAKER: Duration = Duration::from_secs(1);
 /// A reservation outlives its request by at most this (an instance died mid-request).
 const RESERVATION_TTL: Duration = Duration::from_secs(15 * 60);
 /// Month spend hashes are kept this long after their last write.
@@ -75,6 +72,18 @@ pub struct Reservation {
     pub admission: Admission,
 }
 
+/// Counters in Redis right after a settle step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// The request id had already been settled: nothing was counted.
+    pub duplicate: bool,
+    /// Micro-USD spent this month in all and under the entry's tag.
+    pub spent_all: i64,
+    pub spent_tag: i64,
+    /// The prepaid balance, when the tenant has one.
+    pub balance: Option<i64>,
+}
+
 /// The reservation and settlement steps, with their outage fallbacks.
 pub struct Spend {
     reserve: Script,
@@ -82,8 +91,6 @@ pub struct Spend {
     /// Last counters seen per tenant, plus spend settled locally since.
     last_known: LastKnown,
     spool: Spool,
-    /// Unix ms until which Redis is skipped after a failure.
-    skip_redis_until: AtomicU64,
 }
 
 /// A worst-case estimate of a request's cost: the prompt (one token per four characters)
@@ -108,21 +115,11 @@ impl Spend {
             settle: Script::new(include_str!("settle.lua")),
             last_known: LastKnown::default(),
             spool,
-            skip_redis_until: AtomicU64::new(0),
         }
     }
 
     pub fn spool(&self) -> &Spool {
         &self.spool
-    }
-
-    fn redis_usable(&self) -> bool {
-        now_ms() >= self.skip_redis_until.load(Ordering::Relaxed)
-    }
-
-    fn trip_breaker(&self) {
-        let until = now_ms() + u64::try_from(BREAKER.as_millis()).unwrap_or(1000);
-        self.skip_redis_until.store(until, Ordering::Relaxed);
     }
 
     /// Admits the request or refuses it with 402 / 403.
@@ -137,7 +134,8 @@ impl Spend {
         let now = now_ms();
         let month = utc_month(now);
         let tag_arg = tag.unwrap_or_default();
-        let reply = if self.redis_usable() {
+        let breaker = state.redis_breaker();
+        let reply = if breaker.allow() {
             let keys = state.redis_keys();
             let mut invocation = self.reserve.prepare_invoke();
             invocation
@@ -158,15 +156,18 @@ impl Spend {
             )
             .await
             {
-                Ok(Ok(reply)) => Some(reply),
+                Ok(Ok(reply)) => {
+                    breaker.success();
+                    Some(reply)
+                }
                 Ok(Err(e)) => {
                     tracing::warn!("{}", redis_failed(e));
-                    self.trip_breaker();
+                    breaker.failure();
                     None
                 }
                 Err(_) => {
                     tracing::warn!("{}", redis_failed("timed out"));
-                    self.trip_breaker();
+                    breaker.failure();
                     None
                 }
             }
@@ -212,18 +213,25 @@ impl Spend {
             cost_micros,
             event: event.clone(),
         };
-        if self.redis_usable() {
+        let tag = reservation.tag.as_deref().unwrap_or_default();
+        let breaker = state.redis_breaker();
+        if breaker.allow() {
             match self.settle_in_redis(state, &entry).await {
-                Ok((spent_all, spent_tag)) => {
-                    return reservation.admission.remaining_cents(spent_all, spent_tag);
+                Ok(after) => {
+                    breaker.success();
+                    // The reserve reply predates this request: without its cost, an outage
+                    // starting now would admit requests past a cap this one reached.
+                    self.last_known.settled(&reservation.tenant_id, tag, &after);
+                    return reservation
+                        .admission
+                        .remaining_cents(after.spent_all, after.spent_tag);
                 }
                 Err(e) => {
                     tracing::warn!(request_id = %entry.request_id, "{e}; spooling the settlement");
-                    self.trip_breaker();
+                    breaker.failure();
                 }
             }
         }
-        let tag = reservation.tag.as_deref().unwrap_or_default();
         self.last_known
             .spent_locally(&reservation.tenant_id, tag, cost_micros);
         self.spool.append(&entry);
@@ -235,12 +243,13 @@ impl Spend {
         )
     }
 
-    /// Runs the settle script for one entry: `(spent_all, spent_tag)` after it.
+    /// Runs the settle script for one entry: the counters after it. Settling an entry whose
+    /// request id was settled within the dedup window changes nothing.
     pub async fn settle_in_redis(
         &self,
         state: &AppState,
         entry: &SpoolEntry,
-    ) -> Result<(i64, i64), String> {
+    ) -> Result<Settled, String> {
         let keys = state.redis_keys();
         let tenant = entry.tenant_id.as_str();
         let event = serde_json::to_string(&entry.event).map_err(|e| e.to_string())?;
@@ -264,25 +273,30 @@ impl Spend {
                 .await
                 .map_err(|_| redis_failed("timed out"))?
                 .map_err(redis_failed)?;
-        let number = |i: usize| {
-            reply
-                .get(i)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        Ok((number(1), number(2)))
+        let number = |i: usize| reply.get(i).and_then(|v| v.parse::<i64>().ok());
+        Ok(Settled {
+            duplicate: reply.first().is_some_and(|code| code == "duplicate"),
+            spent_all: number(1).unwrap_or(0),
+            spent_tag: number(2).unwrap_or(0),
+            balance: number(3),
+        })
     }
 }
 
 impl Spend {
-    /// Applies spooled settlements to Redis, oldest files first; stops at the first
-    /// failure and keeps what is left spooled. Returns how many were applied.
+    /// Applies this deployment's spooled settlements to Redis, file by file; stops at the
+    /// first failure and keeps what is left spooled. Returns how many were applied (an
+    /// entry already settled within the dedup window counts, but changes nothing).
     pub async fn replay_spool(&self, state: &AppState) -> usize {
-        if !self.redis_usable() {
+        let breaker = state.redis_breaker();
+        if self.spool.files().is_empty() && !self.spool.writing() {
+            return 0;
+        }
+        if !breaker.allow() {
             return 0;
         }
         self.spool.rotate();
-        let mut applied = 0;
+        let (mut applied, mut duplicates) = (0, 0);
         let mut files = self.spool.files();
         files.sort();
         for path in files {
@@ -292,27 +306,39 @@ impl Spend {
             let mut failed_at = None;
             for (i, entry) in claimed.entries.iter().enumerate() {
                 match self.settle_in_redis(state, entry).await {
-                    Ok(_) => applied += 1,
+                    Ok(settled) => {
+                        breaker.success();
+                        applied += 1;
+                        duplicates += usize::from(settled.duplicate);
+                    }
                     Err(e) => {
                         tracing::warn!("spool replay paused: {e}");
-                        self.trip_breaker();
+                        breaker.failure();
                         failed_at = Some(i);
                         break;
                     }
                 }
             }
-            if let Some(i) = failed_at {
-                for entry in &claimed.entries[i..] {
-                    self.spool.append(entry);
+            match failed_at {
+                None => claimed.finish(),
+                // Nothing applied: the file stays as it is (rewriting it on every failed
+                // attempt of a long outage would copy the whole spool each second).
+                Some(0) => break,
+                Some(i) => {
+                    for entry in &claimed.entries[i..] {
+                        self.spool.append(entry);
+                    }
+                    claimed.finish();
+                    break;
                 }
-            }
-            claimed.finish();
-            if failed_at.is_some() {
-                break;
             }
         }
         if applied > 0 {
-            tracing::info!(applied, "spooled settlements replayed to Redis");
+            tracing::info!(
+                applied,
+                already_settled = duplicates,
+                "spooled settlements replayed to Redis"
+            );
         }
         applied
     }

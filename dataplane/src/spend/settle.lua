@@ -5,7 +5,7 @@
 -- KEYS[4] settled marker, KEYS[5] the tenant's usage stream
 -- ARGV: request_id, tag ('' for none), cost_micros, event_json, stream_maxlen,
 --       spend_ttl_secs, dedup_ttl_ms
--- Reply: {'ok' | 'duplicate', spent_all, spent_tag}
+-- Reply: {'ok' | 'duplicate', spent_all, spent_tag, balance ('' when none)}
 local id, tag, cost = ARGV[1], ARGV[2], ARGV[3]
 
 local r = redis.call('HGET', KEYS[3], 'r:' .. id)
@@ -34,4 +34,5 @@ else
 end
 
 local spent = redis.call('HMGET', KEYS[2], '*', tag)
-return {code, spent[1] or '0', spent[2] or '0'}
+local balance = redis.call('HGET', KEYS[1], 'balance_micros')
+return {code, spent[1] or '0', spent[2] or '0', balance or ''}

@@ -1,7 +1,9 @@
 //! The local append-only spool: settlements that could not reach Redis, one JSON line
 //! each, kept on disk until they are replayed. Files are locked while written, so
 //! instances sharing a directory replay only files nobody is writing (including those of
-//! stopped instances).
+//! stopped instances). File names carry the deployment's namespace (its Redis and key
+//! prefix), so a directory shared by two deployments never replays one's charges into
+//! the other's Redis.
 
 use aig_common::usage::UsageEvent;
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,8 @@ struct Current {
 /// This instance's spool in a directory it may share with others.
 pub struct Spool {
     dir: PathBuf,
+    /// `spool-<namespace>-`: the start of every file name of this deployment.
+    stem: String,
     instance: String,
     seq: AtomicU64,
     current: Mutex<Option<Current>>,
@@ -38,10 +42,26 @@ pub struct Spool {
 const EXTENSION: &str = "jsonl";
 
 impl Spool {
-    pub fn open(dir: PathBuf) -> io::Result<Self> {
+    /// The namespace of a deployment: a stable hash of its Redis URLs and key prefix.
+    pub fn namespace(redis_urls: &[String], prefix: &str) -> String {
+        // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in redis_urls
+            .iter()
+            .flat_map(|u| u.bytes().chain([b'\n']))
+            .chain(prefix.bytes())
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+
+    /// Opens (creating it if need be) the spool directory for a deployment's namespace.
+    pub fn open(dir: PathBuf, namespace: &str) -> io::Result<Self> {
         fs::create_dir_all(&dir)?;
         Ok(Self {
             dir,
+            stem: format!("spool-{namespace}-"),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             seq: AtomicU64::new(0),
             current: Mutex::new(None),
@@ -63,7 +83,7 @@ impl Spool {
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed);
                 let path = self
                     .dir
-                    .join(format!("spool-{}-{seq}.{EXTENSION}", self.instance));
+                    .join(format!("{}{}-{seq}.{EXTENSION}", self.stem, self.instance));
                 let file = OpenOptions::new().create(true).append(true).open(&path)?;
                 file.lock()?;
                 *current = Some(Current { path, file });
@@ -80,13 +100,22 @@ impl Spool {
         }
     }
 
+    /// Whether this instance has a spool file open for writing.
+    pub fn writing(&self) -> bool {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// Closes the file being written, so the next replay can take it.
     pub fn rotate(&self) {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         *current = None;
     }
 
-    /// Spool files in the directory that nobody is writing.
+    /// This deployment's spool files in the directory, except the one this instance is
+    /// writing.
     pub fn files(&self) -> Vec<PathBuf> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
@@ -101,6 +130,11 @@ impl Spool {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == EXTENSION))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&self.stem))
+            })
             .filter(|p| Some(p) != writing.as_ref())
             .collect()
     }
@@ -184,9 +218,25 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_differ_by_redis_and_prefix_and_are_stable() {
+        let urls = vec!["redis://127.0.0.1:6379".to_owned()];
+        let ns = Spool::namespace(&urls, "aig:");
+        assert_eq!(ns, Spool::namespace(&urls, "aig:"));
+        assert_ne!(ns, Spool::namespace(&urls, "other:"));
+        assert_ne!(
+            ns,
+            Spool::namespace(&["redis://10.0.0.2:6379".to_owned()], "aig:")
+        );
+        assert_eq!(ns.len(), 16);
+    }
+
+    #[test]
     fn spooled_entries_are_claimed_once_after_rotation() {
         let dir = std::env::temp_dir().join(format!("aig-spool-test-{}", uuid::Uuid::new_v4()));
-        let spool = Spool::open(dir.clone()).unwrap();
+        let spool = Spool::open(dir.clone(), "ns").unwrap();
+        let other_deployment = Spool::open(dir.clone(), "other").unwrap();
+        other_deployment.append(&entry("elsewhere"));
+        other_deployment.rotate();
         spool.append(&entry("a"));
         spool.append(&entry("b"));
         assert!(
@@ -207,6 +257,11 @@ mod tests {
 
         assert!(spool.files().is_empty());
         assert!(Spool::claim(&files[0]).is_none());
+        assert_eq!(
+            other_deployment.files().len(),
+            1,
+            "another namespace's file stays"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 }
