@@ -221,13 +221,13 @@ async fn attempt(
         let status = response.status();
         let retry_after = retry_after(response.headers());
         if status.is_success() && request.stream {
-            let upstream = UpstreamStream::new(response, adapter.stream_parser());
+            let upstream = UpstreamStream::new(response, adapter.stream_parser(request));
             return first_content(upstream).await.map(Answer::Stream);
         }
         let bytes = read_body(response).await?;
         if status.is_success() {
             adapter
-                .parse_response(&bytes)
+                .parse_response(&bytes, request)
                 .map(Answer::Whole)
                 .map_err(|e| Failure::Connection(format!("malformed answer: {e}")))
         } else {

@@ -41,12 +41,12 @@ impl Adapter for AnthropicAdapter {
         anthropic::upstream_body(req, upstream_model)
     }
 
-    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
-        anthropic::parse_upstream_response(body)
+    fn parse_response(&self, body: &[u8], req: &ChatRequest) -> Result<ChatResponse, String> {
+        anthropic::parse_upstream_response(body, req)
     }
 
-    fn stream_parser(&self) -> Box<dyn StreamParser> {
-        Box::new(anthropic::UpstreamStreamParser)
+    fn stream_parser(&self, req: &ChatRequest) -> Box<dyn StreamParser> {
+        Box::new(anthropic::UpstreamStreamParser::new(req))
     }
 
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {

@@ -34,12 +34,12 @@ impl Adapter for CohereAdapter {
         cohere::upstream_body(req, upstream_model)
     }
 
-    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
+    fn parse_response(&self, body: &[u8], _req: &ChatRequest) -> Result<ChatResponse, String> {
         cohere::parse_upstream_response(body)
     }
 
-    fn stream_parser(&self) -> Box<dyn StreamParser> {
-        Box::new(cohere::UpstreamStreamParser)
+    fn stream_parser(&self, _req: &ChatRequest) -> Box<dyn StreamParser> {
+        Box::new(cohere::UpstreamStreamParser::default())
     }
 
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError> {

@@ -29,10 +29,11 @@ pub trait Adapter: Send + Sync {
         key: Option<&SecretString>,
     ) -> reqwest::RequestBuilder;
     fn request_body(&self, req: &ChatRequest, upstream_model: &str) -> Value;
-    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String>;
+    /// Parses a 200 body; `req` is the request it answers (some translations depend on it).
+    fn parse_response(&self, body: &[u8], req: &ChatRequest) -> Result<ChatResponse, String>;
     fn parse_error(&self, body: &[u8]) -> Option<UpstreamError>;
-    /// A fresh parser for this shape's stream frames.
-    fn stream_parser(&self) -> Box<dyn StreamParser>;
+    /// A fresh parser for this shape's stream frames, answering `req`.
+    fn stream_parser(&self, req: &ChatRequest) -> Box<dyn StreamParser>;
 }
 
 /// The public endpoint of each provider, used when `AIG_PROVIDER_<NAME>_BASE_URL` is unset.

@@ -34,11 +34,11 @@ impl Adapter for OpenAiAdapter {
         openai::upstream_body(req, upstream_model)
     }
 
-    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, String> {
+    fn parse_response(&self, body: &[u8], _req: &ChatRequest) -> Result<ChatResponse, String> {
         openai::parse_upstream_response(body)
     }
 
-    fn stream_parser(&self) -> Box<dyn StreamParser> {
+    fn stream_parser(&self, _req: &ChatRequest) -> Box<dyn StreamParser> {
         Box::new(openai::UpstreamStreamParser::default())
     }
 

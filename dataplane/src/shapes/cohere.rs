@@ -1,15 +1,74 @@
 //! Cohere v2 chat wire shapes, as the upstream side of the Cohere adapter speaks them.
 
+use super::openai::{message_json, tools_json, WireToolCall};
 use super::stream::{StreamEvent, StreamParser};
-use super::{ChatRequest, ChatResponse, FinishReason, Shape, UpstreamError};
+use super::{
+    from_json, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Shape,
+    ToolChoice, UpstreamError,
+};
 use crate::providers::sse::SseFrame;
 use aig_common::catalog::TokenUsage;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The body sent to Cohere's `/v2/chat`.
+/// A turn as Cohere v2 writes it: the OpenAI form, except that an assistant turn with
+/// tool calls carries its text as `tool_plan`.
+fn cohere_message(m: &Message) -> Value {
+    let mut v = message_json(m);
+    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        if let Some(obj) = v.as_object_mut() {
+            let plan = obj.remove("content").filter(|c| !c.is_null());
+            if let Some(plan) = plan {
+                obj.insert("tool_plan".into(), plan);
+            }
+        }
+    }
+    v
+}
+
+/// The body sent to Cohere's `/v2/chat`. Cohere has no named tool choice: a named tool
+/// becomes `REQUIRED` with only that tool offered, which asks for the same thing.
 pub fn upstream_body(req: &ChatRequest, model: &str) -> Value {
-    let mut body = req.body_start(Shape::Cohere, model);
+    let mut body = req
+        .passthrough_for(Shape::Cohere)
+        .cloned()
+        .unwrap_or_default();
+    body.insert("model".into(), json!(model));
+    body.insert(
+        "messages".into(),
+        Value::Array(req.messages.iter().map(cohere_message).collect()),
+    );
+    if !req.tools.is_empty() {
+        let (tools, choice) = match &req.tool_choice {
+            Some(ToolChoice::Named(name)) => (
+                req.tools
+                    .iter()
+                    .filter(|t| &t.name == name)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                Some("REQUIRED"),
+            ),
+            Some(ToolChoice::Required) => (req.tools.clone(), Some("REQUIRED")),
+            Some(ToolChoice::None) => (req.tools.clone(), Some("NONE")),
+            Some(ToolChoice::Auto) | None => (req.tools.clone(), None),
+        };
+        body.insert("tools".into(), tools_json(&tools));
+        if let Some(choice) = choice {
+            body.insert("tool_choice".into(), json!(choice));
+        }
+    }
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => {
+            body.insert("response_format".into(), json!({ "type": "json_object" }));
+        }
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            body.insert(
+                "response_format".into(),
+                json!({ "type": "json_object", "json_schema": schema }),
+            );
+        }
+        None => {}
+    }
     if let Some(n) = req.max_tokens {
         body.insert("max_tokens".into(), json!(n));
     }
@@ -41,6 +100,8 @@ struct WireResponse {
 struct WireMessage {
     #[serde(default)]
     content: Vec<WireBlock>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
 }
 
 #[derive(Deserialize)]
@@ -99,7 +160,7 @@ pub fn parse_finish_reason(raw: Option<&str>) -> FinishReason {
 
 /// Parses Cohere's 200 body.
 pub fn parse_upstream_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let wire: WireResponse = super::from_json(body)?;
+    let wire: WireResponse = from_json(body)?;
     let text = wire
         .message
         .content
@@ -110,6 +171,12 @@ pub fn parse_upstream_response(body: &[u8]) -> Result<ChatResponse, String> {
     Ok(ChatResponse {
         id: wire.id,
         text,
+        tool_calls: wire
+            .message
+            .tool_calls
+            .into_iter()
+            .map(Into::into)
+            .collect(),
         finish: parse_finish_reason(wire.finish_reason.as_deref()),
         usage: wire.usage.to_tokens(),
     })
@@ -149,11 +216,16 @@ struct StreamDelta {
 struct StreamDeltaMessage {
     /// An object with `text` in content events; other events carry other shapes here.
     content: Option<Value>,
+    /// One tool call (an object, not a list) in tool-call events.
+    tool_calls: Option<Value>,
 }
 
 /// Reads Cohere v2 chat stream events.
 #[derive(Default)]
-pub struct UpstreamStreamParser;
+pub struct UpstreamStreamParser {
+    /// Tool calls started so far (Cohere's `index` counts content items, not calls).
+    tool_calls: usize,
+}
 
 impl StreamParser for UpstreamStreamParser {
     fn parse(&mut self, frame: &SseFrame) -> Result<Vec<StreamEvent>, String> {
@@ -173,6 +245,35 @@ impl StreamParser for UpstreamStreamParser {
                     .filter(|t| !t.is_empty());
                 if let Some(text) = text {
                     events.push(StreamEvent::Text(text));
+                }
+            }
+            "tool-call-start" | "tool-call-delta" => {
+                let call = f.delta.and_then(|d| d.message).and_then(|m| m.tool_calls);
+                let Some(call) = call else { return Ok(events) };
+                let function = call.get("function");
+                let arguments = function
+                    .and_then(|f| f.get("arguments"))
+                    .and_then(Value::as_str)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned);
+                if f.kind == "tool-call-start" {
+                    self.tool_calls += 1;
+                    events.push(StreamEvent::ToolCallStart {
+                        index: self.tool_calls - 1,
+                        id: call
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        name: function
+                            .and_then(|f| f.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    });
+                }
+                if let (Some(fragment), Some(index)) = (arguments, self.tool_calls.checked_sub(1)) {
+                    events.push(StreamEvent::ToolArgs { index, fragment });
                 }
             }
             "message-end" => {
@@ -206,7 +307,7 @@ mod tests {
             r#"{"type":"content-end","index":0}"#,
             r#"{"type":"message-end","delta":{"finish_reason":"MAX_TOKENS","usage":{"billed_units":{"input_tokens":3,"output_tokens":1}}}}"#,
         ];
-        let mut parser = UpstreamStreamParser;
+        let mut parser = UpstreamStreamParser::default();
         let events: Vec<StreamEvent> = frames
             .iter()
             .flat_map(|data| {

@@ -2,12 +2,15 @@
 //! adapter renders from, plus the wire shapes of each API.
 
 pub mod anthropic;
+mod chat;
 pub mod cohere;
 pub mod openai;
 pub mod stream;
 
-use aig_common::catalog::TokenUsage;
-use serde_json::{Map, Value};
+pub use chat::{
+    ChatRequest, ChatResponse, FinishReason, Image, Message, Part, Passthrough, ResponseFormat,
+    Role, Tool, ToolCall, ToolChoice, JSON_OUTPUT_TOOL,
+};
 
 /// The three wire shapes AIgateway speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,118 +18,6 @@ pub enum Shape {
     OpenAi,
     Anthropic,
     Cohere,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    /// The role as OpenAI-compatible and Cohere messages write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One turn of the conversation. System turns stay in place; adapters whose API wants a
-/// single top-level system prompt hoist them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Message {
-    pub role: Role,
-    pub text: String,
-}
-
-/// A chat request, independent of the shape it arrived in.
-#[derive(Clone, Debug, Default)]
-pub struct ChatRequest {
-    pub messages: Vec<Message>,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Vec<String>,
-    pub stream: bool,
-    /// The caller's end-user id, forwarded where the upstream has a field for it.
-    pub user: Option<String>,
-    /// Fields the gateway does not interpret, forwarded verbatim to upstreams of the
-    /// shape they arrived in and dropped for the others.
-    pub passthrough: Option<Passthrough>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Passthrough {
-    pub shape: Shape,
-    pub fields: Map<String, Value>,
-}
-
-impl ChatRequest {
-    /// Unknown fields to merge into a body of `shape`, if they came in that shape.
-    pub fn passthrough_for(&self, shape: Shape) -> Option<&Map<String, Value>> {
-        self.passthrough
-            .as_ref()
-            .filter(|p| p.shape == shape)
-            .map(|p| &p.fields)
-    }
-
-    /// The system turns joined, for APIs with one top-level system prompt.
-    pub fn system_text(&self) -> Option<String> {
-        let parts: Vec<&str> = self
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.text.as_str())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-
-    /// The start of an upstream body for APIs whose turns are `{role, content}` messages
-    /// (OpenAI-compatible, Cohere v2): passthrough fields, `model`, `messages`.
-    pub fn body_start(&self, shape: Shape, model: &str) -> Map<String, Value> {
-        let messages: Vec<Value> = self
-            .messages
-            .iter()
-            .map(|m| serde_json::json!({ "role": m.role.as_str(), "content": m.text }))
-            .collect();
-        let mut body = self.passthrough_for(shape).cloned().unwrap_or_default();
-        body.insert("model".into(), Value::from(model));
-        body.insert("messages".into(), Value::Array(messages));
-        body
-    }
-
-    /// Rough size of the prompt in characters (for estimates, not billing).
-    pub fn prompt_chars(&self) -> usize {
-        self.messages.iter().map(|m| m.text.len()).sum()
-    }
-}
-
-/// Why generation stopped, in the gateway's own terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FinishReason {
-    /// Natural end of the turn.
-    Stop,
-    /// One of the caller's stop sequences matched.
-    StopSequence(Option<String>),
-    /// `max_tokens` reached.
-    Length,
-    /// The provider's safety system withheld or cut the answer.
-    ContentFilter,
-    ToolCalls,
-}
-
-/// A finished, non-streaming answer.
-#[derive(Clone, Debug)]
-pub struct ChatResponse {
-    /// The upstream's id for the answer.
-    pub id: String,
-    pub text: String,
-    pub finish: FinishReason,
-    pub usage: TokenUsage,
 }
 
 /// An upstream error, parsed from whichever shape it came in.

@@ -31,6 +31,14 @@ pub enum StreamEvent {
     Start { id: String },
     /// A piece of answer text. The first non-empty one commits the attempt.
     Text(String),
+    /// A tool call begins (`index` counts tool calls within the answer from 0).
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// More of a tool call's JSON arguments.
+    ToolArgs { index: usize, fragment: String },
     /// Token counts (cumulative; later values replace earlier ones field by field).
     Usage(PartialUsage),
     /// Why generation stopped.
@@ -44,7 +52,11 @@ pub enum StreamEvent {
 impl StreamEvent {
     /// Content the caller must see: once sent, the cascade can no longer switch provider.
     pub fn is_content(&self) -> bool {
-        matches!(self, StreamEvent::Text(t) if !t.is_empty())
+        match self {
+            StreamEvent::Text(t) => !t.is_empty(),
+            StreamEvent::ToolCallStart { .. } | StreamEvent::ToolArgs { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -56,6 +68,8 @@ pub struct StreamTally {
     pub streamed_chars: usize,
     pub finish: Option<FinishReason>,
     pub id: Option<String>,
+    /// Tool calls the answer started.
+    pub tool_calls: usize,
 }
 
 impl StreamTally {
@@ -67,6 +81,13 @@ impl StreamTally {
                 }
             }
             StreamEvent::Text(t) => self.streamed_chars += t.chars().count(),
+            StreamEvent::ToolCallStart { name, .. } => {
+                self.streamed_chars += name.chars().count();
+                self.tool_calls += 1;
+            }
+            StreamEvent::ToolArgs { fragment, .. } => {
+                self.streamed_chars += fragment.chars().count();
+            }
             StreamEvent::Usage(u) => {
                 let merge = |old: &mut Option<u64>, new: Option<u64>| {
                     if new.is_some() {
