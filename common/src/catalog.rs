@@ -58,6 +58,28 @@ impl Prices {
     }
 }
 
+/// What a model can take and do beyond plain text. Unlisted models are assumed capable:
+/// the provider says no if they are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Image input.
+    pub vision: bool,
+    /// Tool (function) calling.
+    pub tools: bool,
+    /// JSON output (`response_format`), natively or emulated.
+    pub json_output: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            vision: true,
+            tools: true,
+            json_output: true,
+        }
+    }
+}
+
 /// A model the catalog lists.
 #[derive(Clone, Debug)]
 pub struct ModelEntry {
@@ -69,6 +91,7 @@ pub struct ModelEntry {
     pub display_name: String,
     pub context_window: Option<u32>,
     pub prices: Prices,
+    pub capabilities: Capabilities,
 }
 
 /// A caller's slug resolved against the catalog.
@@ -80,6 +103,7 @@ pub struct ResolvedModel {
     pub prices: Prices,
     /// False when the provider's default price applied.
     pub listed: bool,
+    pub capabilities: Capabilities,
 }
 
 /// Why a slug could not be resolved.
@@ -164,8 +188,18 @@ struct RawModel {
     name: String,
     upstream: Option<String>,
     context_window: Option<u32>,
+    #[serde(default = "yes")]
+    vision: bool,
+    #[serde(default = "yes")]
+    tools: bool,
+    #[serde(default = "yes")]
+    json_output: bool,
     #[serde(flatten)]
     prices: RawPrices,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Catalog {
@@ -214,6 +248,11 @@ impl Catalog {
                 display_name: m.name,
                 context_window: m.context_window,
                 prices: m.prices.into(),
+                capabilities: Capabilities {
+                    vision: m.vision,
+                    tools: m.tools,
+                    json_output: m.json_output,
+                },
             });
         }
         Ok(Self {
@@ -246,6 +285,7 @@ impl Catalog {
                 upstream: m.upstream.clone(),
                 prices: m.prices,
                 listed: true,
+                capabilities: m.capabilities,
             });
         }
         let pricing = self
@@ -261,6 +301,7 @@ impl Catalog {
             upstream: model.to_owned(),
             prices: pricing.default,
             listed: false,
+            capabilities: Capabilities::default(),
         })
     }
 }
