@@ -1416,3 +1416,998 @@ async fn a_client_leaving_a_stalled_stream_counts_as_cancelled() {
 
     assert_eq!(wait_cancelled(&mock, "anthropic", 1).await, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tools, structured output and images.
+// ---------------------------------------------------------------------------------------------
+
+fn weather_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "city": { "type": "string", "description": "where" },
+            "days": { "type": "integer" },
+            "metric": { "type": "boolean" },
+        },
+        "required": ["city"],
+    })
+}
+
+fn time_schema() -> Value {
+    json!({ "type": "object", "properties": { "zone": { "type": "string" } } })
+}
+
+/// `get_weather` and `get_time` in the OpenAI (and Cohere v2) shape.
+fn function_tools() -> Value {
+    json!([
+        { "type": "function", "function": {
+            "name": "get_weather", "description": "Weather for a city", "parameters": weather_schema(),
+        } },
+        { "type": "function", "function": { "name": "get_time", "parameters": time_schema() } },
+    ])
+}
+
+/// `get_weather` and `get_time` in the Anthropic shape.
+fn anthropic_tools() -> Value {
+    json!([
+        { "name": "get_weather", "description": "Weather for a city", "input_schema": weather_schema() },
+        { "name": "get_time", "input_schema": time_schema() },
+    ])
+}
+
+fn weather_args(said: &str) -> String {
+    json!({ "city": said, "days": 42, "metric": true }).to_string()
+}
+
+fn time_args(said: &str) -> String {
+    json!({ "zone": said }).to_string()
+}
+
+fn openai_with_tools(model: &str, said: &str) -> Value {
+    let mut body = openai_body(model, said);
+    body["tools"] = function_tools();
+    body
+}
+
+fn anthropic_with_tools(model: &str, said: &str) -> Value {
+    let mut body = anthropic_body(model, said);
+    body["tools"] = anthropic_tools();
+    body
+}
+
+fn cohere_with_tools(model: &str, said: &str) -> Value {
+    let mut body = cohere_body(model, said);
+    body["tools"] = function_tools();
+    body
+}
+
+/// `(id, name, arguments)` of every tool call of a stream in any of the three shapes, the
+/// arguments reassembled from their fragments (each at most 8 characters).
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a malformed tool-call frame fails the test"
+)]
+fn streamed_calls(frames: &[(Option<String>, String)]) -> Vec<(String, String, String)> {
+    let mut calls: Vec<(String, String, String)> = Vec::new();
+    let start = |calls: &mut Vec<(String, String, String)>,
+                 index: &Value,
+                 id: &Value,
+                 name: &Value,
+                 args: &Value| {
+        assert_eq!(index.as_u64().unwrap(), calls.len() as u64);
+        assert_eq!(args, "");
+        calls.push((
+            id.as_str().unwrap().into(),
+            name.as_str().unwrap().into(),
+            String::new(),
+        ));
+    };
+    let add = |calls: &mut Vec<(String, String, String)>, index: &Value, fragment: &Value| {
+        let fragment = fragment.as_str().unwrap();
+        assert!(fragment.chars().count() <= 8, "{fragment:?}");
+        calls[usize::try_from(index.as_u64().unwrap()).unwrap()]
+            .2
+            .push_str(fragment);
+    };
+    for (event, data) in frames.iter().filter(|(_, data)| data != "[DONE]") {
+        let frame = json_of(data);
+        match event.as_deref() {
+            None => {
+                for call in frame["choices"][0]["delta"]["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if call.get("id").is_some() {
+                        assert_eq!(call["type"], "function");
+                        let f = &call["function"];
+                        start(
+                            &mut calls,
+                            &call["index"],
+                            &call["id"],
+                            &f["name"],
+                            &f["arguments"],
+                        );
+                    } else {
+                        add(&mut calls, &call["index"], &call["function"]["arguments"]);
+                    }
+                }
+            }
+            Some("content_block_start") if frame["content_block"]["type"] == "tool_use" => {
+                let block = &frame["content_block"];
+                assert_eq!(block["input"], json!({}));
+                start(
+                    &mut calls,
+                    &frame["index"],
+                    &block["id"],
+                    &block["name"],
+                    &json!(""),
+                );
+            }
+            Some("content_block_delta") if frame["delta"]["type"] == "input_json_delta" => {
+                add(&mut calls, &frame["index"], &frame["delta"]["partial_json"]);
+            }
+            Some("tool-call-start") => {
+                let call = &frame["delta"]["message"]["tool_calls"];
+                assert_eq!(call["type"], "function");
+                let f = &call["function"];
+                start(
+                    &mut calls,
+                    &frame["index"],
+                    &call["id"],
+                    &f["name"],
+                    &f["arguments"],
+                );
+            }
+            Some("tool-call-delta") => {
+                let fragment = &frame["delta"]["message"]["tool_calls"]["function"]["arguments"];
+                add(&mut calls, &frame["index"], fragment);
+            }
+            _ => {}
+        }
+    }
+    calls
+}
+
+#[tokio::test]
+async fn openai_answers_a_user_turn_with_a_tool_call_when_tools_are_offered() {
+    let mock = TestMock::start().await;
+    let said = "What's the \"weather\" like?";
+
+    let body: Value = mock
+        .openai("openai", &openai_with_tools("gpt-5.4", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    assert_eq!(
+        choice["message"]["tool_calls"],
+        json!([{ "id": "call_0", "type": "function",
+                 "function": { "name": "get_weather", "arguments": weather_args(said) } }])
+    );
+    let input = tokens("Be brief.") + tokens(said) + tokens(&function_tools().to_string());
+    assert_eq!(body["usage"]["prompt_tokens"], input);
+    let output = tokens(&format!("get_weather{}", weather_args(said)));
+    assert_eq!(body["usage"]["completion_tokens"], output);
+    let recorded = mock.mock.state.requests("openai");
+    assert_eq!(recorded[0].body["tools"], function_tools());
+}
+
+#[tokio::test]
+async fn anthropic_answers_a_user_turn_with_a_tool_use_block() {
+    let mock = TestMock::start().await;
+    let said = "Weather in Zürich?";
+
+    let body: Value = mock
+        .anthropic(&anthropic_with_tools("claude-opus-4.7", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(body["stop_reason"], "tool_use");
+    assert_eq!(
+        body["content"],
+        json!([{ "type": "tool_use", "id": "toolu_0", "name": "get_weather",
+                 "input": { "city": said, "days": 42, "metric": true } }])
+    );
+    // The input keeps the schema's property order.
+    assert_eq!(body["content"][0]["input"].to_string(), weather_args(said));
+    let input = tokens("Be brief.") + tokens(said) + tokens(&anthropic_tools().to_string());
+    assert_eq!(body["usage"]["input_tokens"], input);
+    let output = tokens(&format!("get_weather{}", weather_args(said)));
+    assert_eq!(body["usage"]["output_tokens"], output);
+}
+
+#[tokio::test]
+async fn cohere_answers_a_user_turn_with_tool_calls_and_a_tool_plan() {
+    let mock = TestMock::start().await;
+    let said = "weather please";
+
+    let body: Value = mock
+        .cohere(&cohere_with_tools("command-a", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(body["finish_reason"], "TOOL_CALL");
+    assert_eq!(body["message"]["role"], "assistant");
+    assert_eq!(body["message"]["tool_plan"], "I will call get_weather.");
+    assert_eq!(
+        body["message"]["tool_calls"],
+        json!([{ "id": "get_weather_0", "type": "function",
+                 "function": { "name": "get_weather", "arguments": weather_args(said) } }])
+    );
+    let output = tokens(&format!("get_weather{}", weather_args(said)));
+    assert_eq!(body["usage"]["tokens"]["output_tokens"], output);
+}
+
+#[tokio::test]
+async fn every_tool_named_by_the_user_is_called_in_parallel_unless_parallel_calls_are_off() {
+    let mock = TestMock::start().await;
+    let said = "get_time first, then get_weather";
+
+    let openai: Value = mock
+        .openai("openai", &openai_with_tools("gpt-5.4", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut serial = openai_with_tools("gpt-5.4", said);
+    serial["parallel_tool_calls"] = json!(false);
+    let openai_serial: Value = mock.openai("openai", &serial).await.json().await.unwrap();
+    let anthropic: Value = mock
+        .anthropic(&anthropic_with_tools("claude-opus-4.7", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut serial = anthropic_with_tools("claude-opus-4.7", said);
+    serial["tool_choice"] = json!({ "type": "auto", "disable_parallel_tool_use": true });
+    let anthropic_serial: Value = mock.anthropic(&serial).await.json().await.unwrap();
+    let cohere: Value = mock
+        .cohere(&cohere_with_tools("command-a", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let calls = &openai["choices"][0]["message"]["tool_calls"];
+    assert_eq!(calls.as_array().unwrap().len(), 2);
+    assert_eq!(calls[0]["id"], "call_0");
+    assert_eq!(calls[0]["function"]["name"], "get_time");
+    assert_eq!(calls[0]["function"]["arguments"], time_args(said));
+    assert_eq!(calls[1]["id"], "call_1");
+    assert_eq!(calls[1]["function"]["name"], "get_weather");
+    assert_eq!(calls[1]["function"]["arguments"], weather_args(said));
+    let serial_calls = &openai_serial["choices"][0]["message"]["tool_calls"];
+    assert_eq!(serial_calls.as_array().unwrap().len(), 1);
+    assert_eq!(serial_calls[0]["function"]["name"], "get_time");
+
+    let names = |content: &Value| -> Vec<(String, String)> {
+        content
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["id"].as_str().unwrap().into(),
+                    b["name"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&anthropic["content"]),
+        [
+            ("toolu_0".into(), "get_time".into()),
+            ("toolu_1".into(), "get_weather".into())
+        ]
+    );
+    assert_eq!(
+        names(&anthropic_serial["content"]),
+        [("toolu_0".into(), "get_time".into())]
+    );
+
+    let cohere_calls = &cohere["message"]["tool_calls"];
+    assert_eq!(cohere_calls[0]["id"], "get_time_0");
+    assert_eq!(cohere_calls[1]["id"], "get_weather_1");
+    assert_eq!(
+        cohere["message"]["tool_plan"],
+        "I will call get_time, get_weather."
+    );
+}
+
+#[tokio::test]
+async fn a_named_tool_choice_calls_that_tool_and_none_answers_with_text() {
+    let mock = TestMock::start().await;
+    let said = "get_weather please";
+
+    let mut named = openai_with_tools("gpt-5.4", said);
+    named["tool_choice"] = json!({ "type": "function", "function": { "name": "get_time" } });
+    let openai: Value = mock.openai("openai", &named).await.json().await.unwrap();
+    let mut none = openai_with_tools("gpt-5.4", said);
+    none["tool_choice"] = json!("none");
+    let openai_none: Value = mock.openai("openai", &none).await.json().await.unwrap();
+    let mut named = anthropic_with_tools("claude-opus-4.7", said);
+    named["tool_choice"] = json!({ "type": "tool", "name": "get_time" });
+    let anthropic: Value = mock.anthropic(&named).await.json().await.unwrap();
+    let mut any = anthropic_with_tools("claude-opus-4.7", "no tool named");
+    any["tool_choice"] = json!({ "type": "any" });
+    let anthropic_any: Value = mock.anthropic(&any).await.json().await.unwrap();
+    let mut none = anthropic_with_tools("claude-opus-4.7", said);
+    none["tool_choice"] = json!({ "type": "none" });
+    let anthropic_none: Value = mock.anthropic(&none).await.json().await.unwrap();
+    let mut required = cohere_with_tools("command-a", "no tool named");
+    required["tool_choice"] = json!("REQUIRED");
+    let cohere: Value = mock.cohere(&required).await.json().await.unwrap();
+    let mut none = cohere_with_tools("command-a", said);
+    none["tool_choice"] = json!("NONE");
+    let cohere_none: Value = mock.cohere(&none).await.json().await.unwrap();
+
+    let calls = &openai["choices"][0]["message"]["tool_calls"];
+    assert_eq!(calls.as_array().unwrap().len(), 1);
+    assert_eq!(calls[0]["function"]["name"], "get_time");
+    assert_eq!(calls[0]["function"]["arguments"], time_args(said));
+    assert_eq!(openai_none["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        openai_none["choices"][0]["message"]["content"],
+        format!("Hello from openai/gpt-5.4. You said: {said}")
+    );
+    assert_eq!(anthropic["content"][0]["name"], "get_time");
+    assert_eq!(anthropic["content"].as_array().unwrap().len(), 1);
+    // With no tool named, the first tool is called.
+    assert_eq!(anthropic_any["content"][0]["name"], "get_weather");
+    assert_eq!(anthropic_none["stop_reason"], "end_turn");
+    assert_eq!(anthropic_none["content"][0]["type"], "text");
+    assert_eq!(
+        cohere["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(cohere_none["finish_reason"], "COMPLETE");
+}
+
+#[tokio::test]
+async fn tool_results_as_the_last_turn_get_a_text_answer_in_each_shape() {
+    let mock = TestMock::start().await;
+    let said = "get_time and get_weather";
+    let args = |name: &str| {
+        if name == "get_time" {
+            time_args(said)
+        } else {
+            weather_args(said)
+        }
+    };
+
+    let mut openai = openai_with_tools("gpt-5.4", said);
+    openai["messages"] = json!([
+        { "role": "user", "content": said },
+        { "role": "assistant", "content": null, "tool_calls": [
+            { "id": "call_0", "type": "function", "function": { "name": "get_time", "arguments": args("get_time") } },
+            { "id": "call_1", "type": "function", "function": { "name": "get_weather", "arguments": args("get_weather") } },
+        ] },
+        { "role": "tool", "tool_call_id": "call_0", "content": "noon" },
+        { "role": "tool", "tool_call_id": "call_1", "content": [{ "type": "text", "text": "20C" }] },
+    ]);
+    let openai: Value = mock.openai("openai", &openai).await.json().await.unwrap();
+
+    let mut anthropic = anthropic_with_tools("claude-opus-4.7", said);
+    anthropic["messages"] = json!([
+        { "role": "user", "content": said },
+        { "role": "assistant", "content": [
+            { "type": "text", "text": "Let me check." },
+            { "type": "tool_use", "id": "toolu_0", "name": "get_time", "input": { "zone": said } },
+            { "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {} },
+        ] },
+        { "role": "user", "content": [
+            { "type": "tool_result", "tool_use_id": "toolu_0", "content": "noon" },
+            { "type": "tool_result", "tool_use_id": "toolu_1", "is_error": false,
+              "content": [{ "type": "text", "text": "20C" }] },
+            { "type": "text", "text": "thanks" },
+        ] },
+    ]);
+    let anthropic: Value = mock.anthropic(&anthropic).await.json().await.unwrap();
+
+    let mut cohere = cohere_with_tools("command-a", said);
+    cohere["messages"] = json!([
+        { "role": "user", "content": said },
+        { "role": "assistant", "tool_plan": "I will call get_time, get_weather.", "tool_calls": [
+            { "id": "get_time_0", "type": "function", "function": { "name": "get_time", "arguments": args("get_time") } },
+            { "id": "get_weather_1", "type": "function", "function": { "name": "get_weather", "arguments": args("get_weather") } },
+        ] },
+        { "role": "tool", "tool_call_id": "get_time_0", "content": "noon" },
+        { "role": "tool", "tool_call_id": "get_weather_1",
+          "content": [{ "type": "document", "document": { "data": "20C" } }] },
+    ]);
+    let cohere: Value = mock.cohere(&cohere).await.json().await.unwrap();
+
+    let expected = "Tool results: noon | 20C";
+    assert_eq!(openai["choices"][0]["message"]["content"], expected);
+    assert_eq!(openai["choices"][0]["finish_reason"], "stop");
+    assert!(openai["choices"][0]["message"].get("tool_calls").is_none());
+    assert_eq!(
+        anthropic["content"],
+        json!([{ "type": "text", "text": expected }])
+    );
+    assert_eq!(anthropic["stop_reason"], "end_turn");
+    assert_eq!(
+        cohere["message"]["content"],
+        json!([{ "type": "text", "text": expected }])
+    );
+    assert_eq!(cohere["finish_reason"], "COMPLETE");
+    // The calls in the history and the results count as input.
+    let calls_json = json!([
+        { "id": "call_0", "type": "function", "function": { "name": "get_time", "arguments": args("get_time") } },
+        { "id": "call_1", "type": "function", "function": { "name": "get_weather", "arguments": args("get_weather") } },
+    ]);
+    let input = tokens(said)
+        + tokens("")
+        + tokens(&calls_json.to_string())
+        + tokens("noon")
+        + tokens("20C")
+        + tokens(&function_tools().to_string());
+    assert_eq!(openai["usage"]["prompt_tokens"], input);
+}
+
+#[tokio::test]
+async fn streamed_tool_call_deltas_reassemble_to_the_non_streaming_arguments() {
+    let mock = TestMock::start().await;
+    let said = "get_weather and get_time for \"São Paulo\" \\ now";
+
+    // OpenAI.
+    let whole: Value = mock
+        .openai("openai", &openai_with_tools("gpt-5.4", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (body, clean) = read_body(
+        mock.openai("openai", &streaming(openai_with_tools("gpt-5.4", said)))
+            .await,
+    )
+    .await;
+    assert!(clean);
+    let frames = sse_frames(&body);
+    let expected: Vec<(String, String, String)> = whole["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let f = &c["function"];
+            (
+                c["id"].as_str().unwrap().into(),
+                f["name"].as_str().unwrap().into(),
+                f["arguments"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 2);
+    assert_eq!(streamed_calls(&frames), expected);
+    let first = json_of(&frames[0].1);
+    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(first["choices"][0]["delta"]["content"], Value::Null);
+    let finish = json_of(&frames[frames.len() - 2].1);
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(frames.last().unwrap().1, "[DONE]");
+    assert!(content_pieces(&frames).is_empty());
+
+    // Anthropic.
+    let whole: Value = mock
+        .anthropic(&anthropic_with_tools("claude-opus-4.7", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (body, clean) = read_body(
+        mock.anthropic(&streaming(anthropic_with_tools("claude-opus-4.7", said)))
+            .await,
+    )
+    .await;
+    assert!(clean);
+    let frames = sse_frames(&body);
+    let expected: Vec<(String, String, String)> = whole["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().unwrap().into(),
+                b["name"].as_str().unwrap().into(),
+                b["input"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 2);
+    assert_eq!(streamed_calls(&frames), expected);
+    let events: Vec<&str> = frames.iter().filter_map(|(e, _)| e.as_deref()).collect();
+    assert_eq!(
+        events[..3],
+        ["message_start", "content_block_start", "ping"]
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == "content_block_stop")
+            .count(),
+        2
+    );
+    let delta = frames
+        .iter()
+        .find(|(e, _)| e.as_deref() == Some("message_delta"))
+        .unwrap();
+    let delta = json_of(&delta.1);
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert_eq!(
+        delta["usage"]["output_tokens"],
+        whole["usage"]["output_tokens"]
+    );
+    assert_eq!(events.last(), Some(&"message_stop"));
+
+    // Cohere.
+    let whole: Value = mock
+        .cohere(&cohere_with_tools("command-a", said))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (body, clean) = read_body(
+        mock.cohere(&streaming(cohere_with_tools("command-a", said)))
+            .await,
+    )
+    .await;
+    assert!(clean);
+    let frames = sse_frames(&body);
+    let expected: Vec<(String, String, String)> = whole["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let f = &c["function"];
+            (
+                c["id"].as_str().unwrap().into(),
+                f["name"].as_str().unwrap().into(),
+                f["arguments"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 2);
+    assert_eq!(streamed_calls(&frames), expected);
+    let plan: String = frames
+        .iter()
+        .filter(|(e, _)| e.as_deref() == Some("tool-plan-delta"))
+        .map(|(_, d)| {
+            json_of(d)["delta"]["message"]["tool_plan"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(plan, whole["message"]["tool_plan"].as_str().unwrap());
+    let events: Vec<&str> = frames.iter().filter_map(|(e, _)| e.as_deref()).collect();
+    assert_eq!(events.iter().filter(|e| **e == "tool-call-end").count(), 2);
+    let end = json_of(&frames.last().unwrap().1);
+    assert_eq!(end["type"], "message-end");
+    assert_eq!(end["delta"]["finish_reason"], "TOOL_CALL");
+    assert_eq!(end["delta"]["usage"], whole["usage"]);
+}
+
+#[tokio::test]
+async fn a_midstream_error_cuts_a_streamed_tool_call_after_two_fragments() {
+    let mock = TestMock::start().await;
+
+    let response = mock
+        .openai(
+            "openai",
+            &streaming(openai_with_tools("gpt-5.4-midstream-error", "get_weather")),
+        )
+        .await;
+    let (body, _) = read_body(response).await;
+    let frames = sse_frames(&body);
+
+    // The role chunk, the call's start, one fragment, then the in-band error; no [DONE].
+    assert_eq!(frames.len(), 4);
+    let start = json_of(&frames[1].1);
+    assert_eq!(
+        start["choices"][0]["delta"]["tool_calls"][0]["id"],
+        "call_0"
+    );
+    assert!(json_of(&frames[3].1)["error"].is_object());
+    assert!(frames.iter().all(|(_, d)| d != "[DONE]"));
+}
+
+#[tokio::test]
+async fn openai_json_object_wraps_the_reply_and_json_schema_builds_an_instance() {
+    let mock = TestMock::start().await;
+    let said = "answer in JSON";
+
+    let mut object = openai_body("gpt-5.4", said);
+    object["response_format"] = json!({ "type": "json_object" });
+    let object: Value = mock.openai("openai", &object).await.json().await.unwrap();
+    let mut schema = openai_body("gpt-5.4", said);
+    schema["response_format"] = json!({ "type": "json_schema", "json_schema": {
+        "name": "book", "strict": true,
+        "schema": { "type": "object", "properties": {
+            "title": { "type": "string" }, "year": { "type": "integer" },
+            "tags": { "type": "array", "items": { "type": "string" } },
+            "genre": { "type": "string", "enum": ["poetry", "prose"] },
+        }, "required": ["title", "year", "tags", "genre"], "additionalProperties": false },
+    } });
+    let whole: Value = mock.openai("openai", &schema).await.json().await.unwrap();
+    let (body, _) = read_body(mock.openai("openai", &streaming(schema)).await).await;
+    let mut no_json_word = openai_body("gpt-5.4", "hi");
+    no_json_word["response_format"] = json!({ "type": "json_object" });
+    let no_json_word = mock.openai("openai", &no_json_word).await;
+
+    let reply = format!("Hello from openai/gpt-5.4. You said: {said}");
+    let content = object["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(content, json!({ "reply": reply }).to_string());
+    assert_eq!(object["usage"]["completion_tokens"], tokens(content));
+    let content = whole["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        content,
+        format!(r#"{{"title":"{said}","year":42,"tags":[],"genre":"poetry"}}"#)
+    );
+    assert_eq!(content_pieces(&sse_frames(&body)).concat(), content);
+    assert_eq!(no_json_word.status(), StatusCode::BAD_REQUEST);
+    let no_json_word: Value = no_json_word.json().await.unwrap();
+    assert!(no_json_word["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("json"));
+}
+
+#[tokio::test]
+async fn cohere_response_format_json_object_with_and_without_a_schema() {
+    let mock = TestMock::start().await;
+
+    let mut object = cohere_body("command-a", "hi");
+    object["response_format"] = json!({ "type": "json_object" });
+    let object: Value = mock.cohere(&object).await.json().await.unwrap();
+    let mut schema = cohere_body("command-a", "hi");
+    schema["response_format"] = json!({ "type": "json_object", "json_schema": {
+        "type": "object", "properties": { "name": { "type": "string" }, "age": { "type": "integer" } },
+    } });
+    let schema: Value = mock.cohere(&schema).await.json().await.unwrap();
+    let mut bad = cohere_body("command-a", "hi");
+    bad["response_format"] = json!({ "type": "text", "json_schema": {} });
+    let bad = mock.cohere(&bad).await;
+
+    assert_eq!(
+        object["message"]["content"][0]["text"],
+        r#"{"reply":"Hello from cohere/command-a. You said: hi"}"#
+    );
+    assert_eq!(
+        schema["message"]["content"][0]["text"],
+        r#"{"name":"hi","age":42}"#
+    );
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn anthropic_has_no_response_format_field() {
+    let mock = TestMock::start().await;
+    let mut body = anthropic_body("claude-opus-4.7", "hi");
+    body["response_format"] = json!({ "type": "json_object" });
+
+    let response = mock.anthropic(&body).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "response_format: Extra inputs are not permitted"
+    );
+}
+
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+#[tokio::test]
+async fn images_in_the_last_user_turn_are_counted_in_each_shape() {
+    let mock = TestMock::start().await;
+    let said = "what is this?";
+    let data_url = format!("data:image/png;base64,{PNG}");
+
+    let mut openai = openai_body("gpt-5.4", said);
+    openai["messages"][1]["content"] = json!([
+        { "type": "text", "text": said },
+        { "type": "image_url", "image_url": { "url": "https://example.com/cat.jpg", "detail": "low" } },
+        { "type": "image_url", "image_url": { "url": data_url } },
+    ]);
+    let openai: Value = mock.openai("openai", &openai).await.json().await.unwrap();
+    let mut anthropic = anthropic_body("claude-opus-4.7", said);
+    anthropic["messages"][0]["content"] = json!([
+        { "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": PNG } },
+        { "type": "image", "source": { "type": "url", "url": "https://example.com/cat.jpg" } },
+        { "type": "text", "text": said },
+    ]);
+    let anthropic: Value = mock.anthropic(&anthropic).await.json().await.unwrap();
+    let mut cohere = cohere_body("command-a", said);
+    cohere["messages"][1]["content"] = json!([
+        { "type": "text", "text": said },
+        { "type": "image_url", "image_url": { "url": data_url } },
+    ]);
+    let cohere: Value = mock.cohere(&cohere).await.json().await.unwrap();
+
+    assert_eq!(
+        openai["choices"][0]["message"]["content"],
+        format!("Hello from openai/gpt-5.4 (I see 2 image(s)). You said: {said}")
+    );
+    assert_eq!(
+        anthropic["content"][0]["text"],
+        format!("Hello from anthropic/claude-opus-4.7 (I see 2 image(s)). You said: {said}")
+    );
+    assert_eq!(
+        cohere["message"]["content"][0]["text"],
+        format!("Hello from cohere/command-a (I see 1 image(s)). You said: {said}")
+    );
+}
+
+#[tokio::test]
+async fn a_noimage_model_refuses_images_with_a_400_in_each_shape() {
+    let mock = TestMock::start().await;
+    let image =
+        json!({ "type": "image_url", "image_url": { "url": "https://example.com/cat.jpg" } });
+
+    let mut openai = openai_body("gpt-5.4-noimage", "hi");
+    openai["messages"][1]["content"] = json!([{ "type": "text", "text": "hi" }, image]);
+    let openai = mock.openai("openai", &openai).await;
+    let mut anthropic = anthropic_body("claude-opus-4.7-noimage", "hi");
+    anthropic["messages"][0]["content"] = json!([
+        { "type": "image", "source": { "type": "url", "url": "https://example.com/cat.jpg" } },
+    ]);
+    let anthropic = mock.anthropic(&anthropic).await;
+    let mut cohere = cohere_body("command-a-noimage", "hi");
+    cohere["messages"][1]["content"] = json!([image]);
+    let cohere = mock.cohere(&cohere).await;
+    let text_only = mock
+        .openai("openai", &openai_body("gpt-5.4-noimage", "hi"))
+        .await;
+
+    for response in [&openai, &anthropic, &cohere] {
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    let openai: Value = openai.json().await.unwrap();
+    assert!(openai["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("gpt-5.4-noimage does not support image input"));
+    let anthropic: Value = anthropic.json().await.unwrap();
+    assert_eq!(anthropic["error"]["type"], "invalid_request_error");
+    assert!(anthropic["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not support image input"));
+    let cohere: Value = cohere.json().await.unwrap();
+    assert!(cohere["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not support image input"));
+    assert_eq!(text_only.status(), StatusCode::OK);
+    assert_eq!(mock.mock.state.request_count("openai"), 2);
+}
+
+/// The status and error message of a response in any of the three error shapes.
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: an error body that is not JSON fails the test"
+)]
+async fn rejection(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"]
+        .as_str()
+        .or(body["message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (status, message)
+}
+
+#[tokio::test]
+async fn openai_validates_tool_conversations_tools_and_images() {
+    let mock = TestMock::start().await;
+    let call = json!({ "id": "call_0", "type": "function", "function": { "name": "get_time", "arguments": "{}" } });
+    let with = |messages: Value| {
+        let mut body = openai_with_tools("gpt-5.4", "x");
+        body["messages"] = messages;
+        body
+    };
+    let image = |url: &str| {
+        let mut body = openai_body("gpt-5.4", "x");
+        body["messages"][1]["content"] =
+            json!([{ "type": "image_url", "image_url": { "url": url } }]);
+        body
+    };
+    let cases = [
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "assistant", "content": null, "tool_calls": [call] },
+                { "role": "tool", "tool_call_id": "call_9", "content": "r" },
+            ])),
+            "call_9",
+        ),
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "tool", "tool_call_id": "call_7", "content": "r" },
+            ])),
+            "call_7",
+        ),
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "assistant", "content": "calling", "tool_calls": [call] },
+                { "role": "user", "content": "y" },
+            ])),
+            "did not have response messages: call_0",
+        ),
+        (
+            {
+                let mut body = openai_body("gpt-5.4", "x");
+                body["tool_choice"] = json!("auto");
+                body
+            },
+            "only allowed when 'tools' are specified",
+        ),
+        (
+            {
+                let mut body = openai_with_tools("gpt-5.4", "x");
+                body["tool_choice"] = json!({ "type": "function", "function": { "name": "nope" } });
+                body
+            },
+            "nope",
+        ),
+        (
+            {
+                let mut body = openai_body("gpt-5.4", "x");
+                body["tools"] =
+                    json!([{ "type": "function", "function": { "name": "has space" } }]);
+                body
+            },
+            "tools[0].function.name",
+        ),
+        (image("data:image/bmp;base64,Qk0="), "image/bmp"),
+        (image("data:image/png;base64,%%%"), "image_url.url"),
+        (
+            {
+                let mut body = openai_body("gpt-5.4", "x");
+                body["messages"][1]["content"] = json!([{ "type": "image_url", "image_url": {} }]);
+                body
+            },
+            "messages[1].content[0].image_url.url",
+        ),
+    ];
+
+    for (body, needle) in cases {
+        let (status, message) = rejection(mock.openai("openai", &body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+}
+
+#[tokio::test]
+async fn anthropic_validates_tool_conversations_tools_and_images() {
+    let mock = TestMock::start().await;
+    let tool_use = json!({ "type": "tool_use", "id": "toolu_0", "name": "get_time", "input": {} });
+    let result = |id: &str| json!({ "type": "tool_result", "tool_use_id": id, "content": "r" });
+    let with = |messages: Value| {
+        let mut body = anthropic_with_tools("claude-opus-4.7", "x");
+        body["messages"] = messages;
+        body
+    };
+    let image = |source: Value| {
+        let mut body = anthropic_body("claude-opus-4.7", "x");
+        body["messages"][0]["content"] = json!([{ "type": "image", "source": source }]);
+        body
+    };
+    let cases = [
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "assistant", "content": [tool_use] },
+                { "role": "user", "content": [result("toolu_9")] },
+            ])),
+            "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_9",
+        ),
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "assistant", "content": [tool_use] },
+                { "role": "user", "content": "no result" },
+            ])),
+            "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_0",
+        ),
+        (
+            with(json!([
+                { "role": "user", "content": "x" },
+                { "role": "assistant", "content": [tool_use] },
+                { "role": "user", "content": [{ "type": "text", "text": "first" }, result("toolu_0")] },
+            ])),
+            "Did not find 1 tool_result block(s) at the beginning of this message",
+        ),
+        (
+            with(json!([{ "role": "user", "content": [result("toolu_0")] }])),
+            "unexpected `tool_use_id`",
+        ),
+        (
+            {
+                let mut body = with(json!([
+                    { "role": "user", "content": "x" },
+                    { "role": "assistant", "content": [tool_use] },
+                    { "role": "user", "content": [result("toolu_0")] },
+                ]));
+                body.as_object_mut().unwrap().remove("tools");
+                body
+            },
+            "must define tools",
+        ),
+        (
+            {
+                let mut body = anthropic_body("claude-opus-4.7", "x");
+                body["tools"] = json!([{ "name": "t" }]);
+                body
+            },
+            "tools.0.custom.input_schema: Field required",
+        ),
+        (
+            {
+                let mut body = anthropic_with_tools("claude-opus-4.7", "x");
+                body["tool_choice"] = json!({ "type": "tool", "name": "nope" });
+                body
+            },
+            "nope",
+        ),
+        (
+            image(json!({ "type": "base64", "media_type": "image/bmp", "data": PNG })),
+            "media_type",
+        ),
+        (
+            image(json!({ "type": "base64", "media_type": "image/png", "data": "not base64!" })),
+            "base64",
+        ),
+        (image(json!({ "type": "url" })), "url.url: Field required"),
+    ];
+
+    for (body, needle) in cases {
+        let (status, message) = rejection(mock.anthropic(&body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+}
+
+#[tokio::test]
+async fn cohere_validates_tool_results_tool_choice_and_images() {
+    let mock = TestMock::start().await;
+    let mut unknown_result = cohere_with_tools("command-a", "x");
+    unknown_result["messages"] = json!([
+        { "role": "user", "content": "x" },
+        { "role": "assistant", "tool_calls": [
+            { "id": "get_time_0", "type": "function", "function": { "name": "get_time", "arguments": "{}" } },
+        ] },
+        { "role": "tool", "tool_call_id": "get_time_5", "content": "r" },
+    ]);
+    let mut bad_choice = cohere_with_tools("command-a", "x");
+    bad_choice["tool_choice"] = json!("AUTO");
+    let mut bad_image = cohere_body("command-a", "x");
+    bad_image["messages"][1]["content"] =
+        json!([{ "type": "image_url", "image_url": { "url": "data:image/tiff;base64,AAAA" } }]);
+    let mut no_url = cohere_body("command-a", "x");
+    no_url["messages"][1]["content"] = json!([{ "type": "image_url", "image_url": {} }]);
+
+    let cases = [
+        (unknown_result, "get_time_5"),
+        (bad_choice, "tool_choice"),
+        (bad_image, "image/tiff"),
+        (no_url, "image_url.url is required"),
+    ];
+    for (body, needle) in cases {
+        let (status, message) = rejection(mock.cohere(&body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}");
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+}

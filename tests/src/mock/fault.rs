@@ -86,6 +86,11 @@ impl Plan {
     }
 }
 
+/// `-noimage` in the model name: a text-only model that refuses image input with a 400.
+pub(crate) fn text_only(model: &str) -> bool {
+    has_marker(model, "-noimage")
+}
+
 /// Long enough that every client gives up first; the handler is dropped when its client goes.
 pub(crate) async fn hang() {
     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -143,6 +148,14 @@ mod tests {
         assert_eq!(outcome("m-hangover"), Outcome::Answer);
         assert_eq!(outcome("m-fail-200"), Outcome::Answer);
         assert_eq!(outcome("m-fail-4290"), Outcome::Answer);
+    }
+
+    #[test]
+    fn noimage_marks_a_text_only_model() {
+        assert!(text_only("gpt-5.4-noimage"));
+        assert!(text_only("claude-noimage-fail-500"));
+        assert!(!text_only("gpt-5.4-noimages"));
+        assert!(!text_only("gpt-5.4"));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! cohere), `POST /anthropic/v1/messages`, `POST /cohere/v2/chat`, `GET /{provider}/v1/models`,
 //! and under `/_mock`: `PUT|GET providers/{provider}/mode`, `GET providers/{provider}/requests`,
 //! `POST reset`.
+//!
+//! Each shape also takes tools (answering with deterministic tool calls, streamed as the real
+//! API streams them), structured output (`response_format`) and image inputs; see `tools.rs` and
+//! `text.rs` for the rules. A model named `…-noimage` refuses images like a text-only model.
 
 mod anthropic;
 mod chat;
@@ -15,6 +19,7 @@ mod models;
 mod openai;
 mod state;
 mod text;
+mod tools;
 mod wire;
 
 use std::io;

@@ -1,6 +1,9 @@
-//! The deterministic answer: reply text, token counts, max_tokens and stop-sequence cuts, stream pieces.
+//! The deterministic answer: reply text or tool calls, token counts, max_tokens and stop-sequence
+//! cuts, stream pieces.
 
 use serde_json::Value;
+
+use super::tools::{self, Call, Format, Tools, Turn};
 
 /// What the answer depends on, already pulled out of the provider's request shape.
 #[derive(Clone, Debug, Default)]
@@ -13,6 +16,14 @@ pub(crate) struct Prompt {
     pub max_tokens: Option<u64>,
     /// The request's stop sequences.
     pub stop: Vec<String>,
+    /// Images in the last user message.
+    pub images: usize,
+    /// What the last turn is.
+    pub turn: Turn,
+    /// The tools offered, `None` when there are none.
+    pub tools: Option<Tools>,
+    /// The requested response format.
+    pub format: Format,
 }
 
 /// Why the answer ended, before each provider spells it.
@@ -22,11 +33,14 @@ pub(crate) enum Finish {
     Length,
     StopSequence(String),
     Filter,
+    ToolCalls,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Answer {
     pub text: String,
+    /// The tool calls, when the answer makes them instead of replying with text.
+    pub calls: Vec<Call>,
     pub finish: Finish,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -44,24 +58,56 @@ pub(crate) const DRIP_TAIL: &str = " (and so on)";
 /// Enough repeats of [`DRIP_TAIL`] for 24+ stream pieces whatever the user said.
 pub(crate) const DRIP_REPEATS: usize = 24;
 
-/// `Hello from {provider}/{model}. You said: {last user text}`, cut by a stop sequence or by
-/// max_tokens, whichever the generation would reach first.
+/// Tool calls when [`tools::calls`] makes any (never cut). Otherwise the reply: `Tool results:
+/// a | b` after tool results, else `Hello from {provider}/{model}. You said: {last user text}`
+/// (` (I see N image(s))` before the `.` when the last user message carried images); put in
+/// the requested format, then cut by a stop sequence or by max_tokens, whichever the
+/// generation would reach first.
 pub(crate) fn answer(provider: &str, model: &str, prompt: &Prompt) -> Answer {
-    cut(greeting(provider, model, prompt), prompt)
+    calls_answer(prompt).unwrap_or_else(|| cut(reply(provider, model, prompt, ""), prompt))
 }
 
-/// [`answer`] with [`DRIP_TAIL`] appended [`DRIP_REPEATS`] times before the cuts, so that it
-/// streams in more than 20 content frames.
+/// [`answer`] with [`DRIP_TAIL`] appended [`DRIP_REPEATS`] times to the reply before the format
+/// and the cuts, so that plain text streams in more than 20 content frames.
 pub(crate) fn long_answer(provider: &str, model: &str, prompt: &Prompt) -> Answer {
-    let full = greeting(provider, model, prompt) + &DRIP_TAIL.repeat(DRIP_REPEATS);
-    cut(full, prompt)
+    calls_answer(prompt).unwrap_or_else(|| {
+        let tail = DRIP_TAIL.repeat(DRIP_REPEATS);
+        cut(reply(provider, model, prompt, &tail), prompt)
+    })
+}
+
+fn reply(provider: &str, model: &str, prompt: &Prompt, tail: &str) -> String {
+    let text = match &prompt.turn {
+        Turn::ToolResults(results) => tools::results_text(results),
+        Turn::User | Turn::Other => greeting(provider, model, prompt),
+    };
+    tools::formatted(text + tail, &prompt.format, &prompt.last_user)
 }
 
 fn greeting(provider: &str, model: &str, prompt: &Prompt) -> String {
+    let seen = match prompt.images {
+        0 => String::new(),
+        n => format!(" (I see {n} image(s))"),
+    };
     format!(
-        "Hello from {provider}/{model}. You said: {}",
+        "Hello from {provider}/{model}{seen}. You said: {}",
         prompt.last_user
     )
+}
+
+/// The tool-call answer: no text, output tokens the sum over calls of tokens(name + arguments).
+fn calls_answer(prompt: &Prompt) -> Option<Answer> {
+    let calls = tools::calls(prompt.tools.as_ref(), &prompt.turn, &prompt.last_user)?;
+    Some(Answer {
+        text: String::new(),
+        output_tokens: calls
+            .iter()
+            .map(|call| tokens(&format!("{}{}", call.name, call.arguments)))
+            .sum(),
+        calls,
+        finish: Finish::ToolCalls,
+        input_tokens: input_tokens(prompt),
+    })
 }
 
 fn cut(full: String, prompt: &Prompt) -> Answer {
@@ -89,6 +135,7 @@ fn cut(full: String, prompt: &Prompt) -> Answer {
     Answer {
         output_tokens: tokens(&text),
         text,
+        calls: Vec::new(),
         finish,
         input_tokens: input_tokens(prompt),
     }
@@ -98,6 +145,7 @@ fn cut(full: String, prompt: &Prompt) -> Answer {
 pub(crate) fn filtered(prompt: &Prompt) -> Answer {
     Answer {
         text: String::new(),
+        calls: Vec::new(),
         finish: Finish::Filter,
         input_tokens: input_tokens(prompt),
         output_tokens: 0,
@@ -196,6 +244,60 @@ mod tests {
             assert_eq!(long.finish, Finish::Complete);
             assert!(pieces(&long.text).len() > 20, "{said:?}");
         }
+    }
+
+    #[test]
+    fn images_in_the_last_user_turn_are_mentioned() {
+        let mut p = prompt("look");
+        p.images = 2;
+        assert_eq!(
+            answer("openai", "m", &p).text,
+            "Hello from openai/m (I see 2 image(s)). You said: look"
+        );
+    }
+
+    #[test]
+    fn tool_results_are_echoed_then_formatted_and_cut() {
+        let mut p = prompt("hi");
+        p.turn = Turn::ToolResults(vec!["20C".into(), "noon".into()]);
+        assert_eq!(answer("openai", "m", &p).text, "Tool results: 20C | noon");
+        p.format = Format::JsonObject;
+        assert_eq!(
+            answer("openai", "m", &p).text,
+            r#"{"reply":"Tool results: 20C | noon"}"#
+        );
+        p.max_tokens = Some(2);
+        assert_eq!(answer("openai", "m", &p).text, r#"{"reply""#);
+    }
+
+    #[test]
+    fn a_json_schema_reply_is_an_instance_of_the_schema() {
+        let mut p = prompt("hi");
+        p.format = Format::JsonSchema(serde_json::json!({
+            "type": "object",
+            "properties": { "b": { "type": "boolean" }, "a": { "type": "string" } },
+        }));
+        assert_eq!(answer("openai", "m", &p).text, r#"{"b":true,"a":"hi"}"#);
+    }
+
+    #[test]
+    fn offered_tools_answer_with_uncut_calls() {
+        let mut p = prompt("x");
+        p.max_tokens = Some(1);
+        p.tools = Some(tools::Tools {
+            list: vec![tools::Tool {
+                name: "t".into(),
+                schema: serde_json::json!({ "properties": { "q": { "type": "string" } } }),
+            }],
+            choice: tools::ToolChoice::Auto,
+            parallel: true,
+        });
+        let answer = answer("openai", "m", &p);
+        assert_eq!(answer.finish, Finish::ToolCalls);
+        assert_eq!(answer.text, "");
+        assert_eq!(answer.calls.len(), 1);
+        assert_eq!(answer.calls[0].arguments, r#"{"q":"x"}"#);
+        assert_eq!(answer.output_tokens, tokens(r#"t{"q":"x"}"#));
     }
 
     #[test]
