@@ -69,6 +69,11 @@ impl RedisKeys {
     pub fn tenant_changed_channel(&self) -> String {
         format!("{}tenant-changed", self.prefix)
     }
+
+    /// Channel: hashes of keys whose records changed (published by the control plane).
+    pub fn key_changed_channel(&self) -> String {
+        format!("{}key-changed", self.prefix)
+    }
 }
 
 impl Default for RedisKeys {
