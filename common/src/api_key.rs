@@ -59,6 +59,15 @@ impl fmt::Debug for ApiKey {
 pub struct KeyHash(String);
 
 impl KeyHash {
+    /// A stored hash: exactly 64 lower-case hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let well_formed = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed.then(|| Self(hex.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -97,6 +106,14 @@ mod tests {
             key.hash().as_str(),
             "414163a73c9010eba531eed825a763778c7b128593f5210d236e1acefdfd5d12"
         );
+    }
+
+    #[test]
+    fn stored_hashes_round_trip_and_malformed_ones_are_refused() {
+        let hash = ApiKey::generate().hash();
+        assert_eq!(KeyHash::from_hex(hash.as_str()), Some(hash));
+        assert!(KeyHash::from_hex("ABC").is_none());
+        assert!(KeyHash::from_hex(&"G".repeat(64)).is_none());
     }
 
     #[test]

@@ -1,0 +1,268 @@
+//! Control plane configuration from the environment (SPEC §2), validated at start-up; a bad
+//! value names its variable.
+
+use aig_common::redis_keys::RedisKeys;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Shortest `AIG_JWT_SECRET` accepted: sessions are only as strong as their signing key.
+const MIN_JWT_SECRET_LEN: usize = 32;
+/// Signs sessions under `serve --dev` when `AIG_JWT_SECRET` is unset. Public on purpose:
+/// `--dev` is for a laptop, never for a deployment.
+const DEV_JWT_SECRET: &str = "aig-dev-only-insecure-jwt-secret-do-not-deploy";
+/// Largest `AIG_TRIAL_CREDIT_CENTS`: USD 100,000, far beyond any sensible trial.
+const MAX_TRIAL_CREDIT_CENTS: u64 = 10_000_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {why}")]
+pub struct ConfigError {
+    pub var: String,
+    pub why: String,
+}
+
+fn err(var: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_owned(),
+        why: why.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Everything the control plane reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `DATABASE_URL` (may hold a password).
+    pub database_url: SecretString,
+    /// `REDIS_URL` (may hold a password).
+    pub redis_url: SecretString,
+    /// `AIG_REDIS_PREFIX`: namespace of every Redis key; must match the data plane's.
+    pub redis_prefix: String,
+    /// `AIG_CONTROLPLANE_ADDR`.
+    pub addr: SocketAddr,
+    /// `AIG_TRIAL_CREDIT_CENTS`: credit granted to a new tenant.
+    pub trial_credit_cents: u64,
+    /// `AIG_JWT_SECRET`: signs dashboard sessions; see [`Config::jwt_secret`].
+    jwt_secret: Option<SecretString>,
+    /// `AIG_LOG_FORMAT`: `human` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `AIG_INGEST_CONSUMER`: this instance's consumer name in the usage streams' consumer
+    /// group. Stable across restarts (default: the host name) so a restarted instance picks
+    /// up what it had read but not yet committed.
+    pub ingest_consumer: String,
+    /// `AIG_INGEST_CLAIM_IDLE_MS`: how long another consumer's unacknowledged usage events
+    /// wait before this instance claims them (that consumer is presumed dead).
+    pub ingest_claim_idle: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "postgres://localhost/aig".into());
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(err(
+                "DATABASE_URL",
+                "must be a postgres:// or postgresql:// URL",
+            ));
+        }
+        PgConnectOptions::from_str(&database_url)
+            .map_err(|e| err("DATABASE_URL", format!("not a usable Postgres URL: {e}")))?;
+
+        let redis_url = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        let parsed =
+            url::Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss" | "unix") {
+            return Err(err("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+
+        let redis_prefix = get("AIG_REDIS_PREFIX")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| RedisKeys::DEFAULT_PREFIX.into());
+        if redis_prefix.contains(['{', '}']) || redis_prefix.chars().any(char::is_whitespace) {
+            return Err(err(
+                "AIG_REDIS_PREFIX",
+                format!("{redis_prefix:?} must not contain braces or whitespace"),
+            ));
+        }
+
+        let raw_addr = var("AIG_CONTROLPLANE_ADDR").unwrap_or_else(|| "127.0.0.1:8081".into());
+        let addr = raw_addr.trim().parse().map_err(|_| {
+            err(
+                "AIG_CONTROLPLANE_ADDR",
+                format!("{raw_addr:?} is not a host:port address"),
+            )
+        })?;
+
+        let trial_credit_cents = match var("AIG_TRIAL_CREDIT_CENTS") {
+            None => 300,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|c| *c <= MAX_TRIAL_CREDIT_CENTS)
+                .ok_or_else(|| {
+                    err(
+                        "AIG_TRIAL_CREDIT_CENTS",
+                        format!(
+                            "{raw:?} is not a whole number of cents from 0 to \
+                             {MAX_TRIAL_CREDIT_CENTS}"
+                        ),
+                    )
+                })?,
+        };
+
+        let jwt_secret = match get("AIG_JWT_SECRET").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(err(
+                    "AIG_JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_LEN} characters"),
+                ))
+            }
+            Some(secret) => Some(SecretString::from(secret)),
+        };
+
+        let log_format = match var("AIG_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "AIG_LOG_FORMAT",
+                    format!("{other:?}: use human or json"),
+                ))
+            }
+        };
+
+        let ingest_consumer = var("AIG_INGEST_CONSUMER")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(default_consumer);
+        let ingest_claim_idle = match var("AIG_INGEST_CLAIM_IDLE_MS") {
+            None => Duration::from_secs(60),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| {
+                    err(
+                        "AIG_INGEST_CLAIM_IDLE_MS",
+                        format!("{raw:?} is not a number of milliseconds"),
+                    )
+                })?,
+        };
+
+        Ok(Config {
+            database_url: SecretString::from(database_url),
+            redis_url: SecretString::from(redis_url),
+            redis_prefix,
+            addr,
+            trial_credit_cents,
+            jwt_secret,
+            log_format,
+            ingest_consumer,
+            ingest_claim_idle,
+        })
+    }
+
+    /// The session signing key. Without `AIG_JWT_SECRET` only `--dev` may run, with a
+    /// well-known development key.
+    pub fn jwt_secret(&self, dev: bool) -> Result<SecretString, ConfigError> {
+        match (&self.jwt_secret, dev) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, true) => Ok(SecretString::from(DEV_JWT_SECRET)),
+            (None, false) => Err(err(
+                "AIG_JWT_SECRET",
+                format!(
+                    "is required to serve (at least {MIN_JWT_SECRET_LEN} random characters); \
+                     pass --dev to use an insecure development key"
+                ),
+            )),
+        }
+    }
+
+    /// Postgres connection options from `DATABASE_URL` (validated when the config was read).
+    pub fn pg_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        PgConnectOptions::from_str(self.database_url.expose_secret())
+            .map_err(|e| err("DATABASE_URL", format!("not a usable Postgres URL: {e}")))
+    }
+}
+
+/// The host name, so one host's control plane keeps its consumer name across restarts.
+fn default_consumer() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "controlplane".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.redis_prefix, "aig:");
+        assert_eq!(c.trial_credit_cents, 300);
+        assert_eq!(c.database_url.expose_secret(), "postgres://localhost/aig");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("AIG_CONTROLPLANE_ADDR", "nowhere"),
+            ("AIG_TRIAL_CREDIT_CENTS", "-5"),
+            ("AIG_TRIAL_CREDIT_CENTS", "3.5"),
+            ("REDIS_URL", "http://localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("AIG_JWT_SECRET", "short"),
+            ("AIG_LOG_FORMAT", "xml"),
+            ("AIG_REDIS_PREFIX", "a{b}:"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{var}={value}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn serving_needs_a_jwt_secret_unless_dev() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.jwt_secret(false).unwrap_err().var, "AIG_JWT_SECRET");
+        assert!(c.jwt_secret(true).is_ok());
+
+        let secret = "s".repeat(40);
+        let c = config(&[("AIG_JWT_SECRET", &secret)]).unwrap();
+        assert_eq!(c.jwt_secret(false).unwrap().expose_secret(), secret);
+    }
+
+    #[test]
+    fn debug_never_shows_urls_with_passwords() {
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@db/aig")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

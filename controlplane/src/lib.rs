@@ -1,0 +1,47 @@
+//! AIgateway's control plane: tenants, keys, budgets and the credit ledger in Postgres,
+//! published to Redis for the data plane; usage ingested from the data plane's streams; the
+//! management API (`/v1/budgets`, `/v1/usage`, `/v1/balance`).
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod migrate;
+pub mod publish;
+pub mod reconcile;
+pub mod routes;
+pub mod serve;
+pub mod spend;
+pub mod state;
+pub mod telemetry;
+
+use axum::routing::{delete, get};
+use axum::Router;
+pub use config::Config;
+pub use error::Error;
+pub use state::AppState;
+
+/// The whole control plane app; tests serve the same router on port 0.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/v1/budgets",
+            get(routes::budgets::list_budgets).post(routes::budgets::upsert_budget),
+        )
+        .route("/v1/budgets/{tag}", delete(routes::budgets::delete_budget))
+        .route("/v1/usage", get(routes::usage::get_usage))
+        .route("/v1/balance", get(routes::balance::get_balance))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,48 @@
+//! HTTP handlers, one file per resource, and what they share: a JSON body extractor that
+//! ignores `Content-Type` and fallbacks that answer in the API's error shape.
+
+pub mod balance;
+pub mod budgets;
+pub mod health;
+pub mod usage;
+
+use crate::error::Error;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::Uri;
+use serde::de::DeserializeOwned;
+
+/// A JSON request body, whatever the `Content-Type` says: `curl -d '{…}'` sends
+/// `application/x-www-form-urlencoded` and must work as written. A body that is not JSON is
+/// a 400 naming the field that failed.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Error::invalid(format!("could not read the body: {e}"), None))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let param = (path != ".").then_some(path);
+            Error::InvalidRequest {
+                message: format!("the body is not valid JSON for this call: {e}"),
+                param,
+            }
+        })?;
+        de.end()
+            .map_err(|e| Error::invalid(format!("the body is not valid JSON: {e}"), None))?;
+        Ok(JsonBody(value))
+    }
+}
+
+pub async fn not_found(uri: Uri) -> Error {
+    Error::not_found(format!("no route for {}", uri.path()), "not_found")
+}
+
+pub async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}

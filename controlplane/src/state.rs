@@ -1,0 +1,95 @@
+//! The control plane's shared state: configuration, the Postgres pool, Redis and metrics.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use aig_common::redis_keys::RedisKeys;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long connecting to Redis, and each Redis command, may take before it fails.
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request waits for a Postgres connection before answering 503.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    /// Validated start-up configuration.
+    config: Config,
+    /// The source of truth: tenants, keys, budgets, ledger, request log, rollups.
+    db: PgPool,
+    /// Multiplexed, auto-reconnecting connection to the Redis the data plane reads.
+    redis: ConnectionManager,
+    /// Builds every Redis key name under the configured prefix.
+    redis_keys: RedisKeys,
+    /// Prometheus registry.
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// Connects to Postgres and Redis as configured.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let db = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            .connect_with(config.pg_options()?)
+            .await
+            .map_err(|source| Error::Connect {
+                target: "DATABASE_URL".into(),
+                source,
+            })?;
+        let redis = connect_redis(config.redis_url.expose_secret()).await?;
+        Ok(Self::from_parts(config, db, redis))
+    }
+
+    /// Builds the state around existing connections (tests hand in their own database).
+    pub fn from_parts(config: Config, db: PgPool, redis: ConnectionManager) -> Self {
+        Self(Arc::new(Inner {
+            redis_keys: RedisKeys::new(config.redis_prefix.clone()),
+            config,
+            db,
+            redis,
+            metrics: Metrics::new(),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.0.db
+    }
+
+    /// A handle on the shared connection (clones are cheap and multiplex).
+    pub fn redis(&self) -> ConnectionManager {
+        self.0.redis.clone()
+    }
+
+    pub fn redis_keys(&self) -> &RedisKeys {
+        &self.0.redis_keys
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+}
+
+/// An auto-reconnecting Redis connection with bounded connect and command times.
+pub async fn connect_redis(url: &str) -> Result<ConnectionManager, Error> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+        .set_response_timeout(REDIS_RESPONSE_TIMEOUT);
+    redis::Client::open(url)
+        .map_err(Error::RedisConnect)?
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(Error::RedisConnect)
+}
