@@ -2,6 +2,7 @@
 //! data plane on port 0 against real Redis.
 
 pub mod app;
+pub mod controlplane;
 pub mod mock;
 pub mod redis_server;
 pub mod seed;
