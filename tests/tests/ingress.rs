@@ -227,5 +227,8 @@ async fn management_calls_answer_503_when_the_control_plane_is_unreachable() {
 
     assert_eq!(res.status, 503);
     assert_eq!(res.error_code(), Some("service_unavailable"));
-    assert!(!res.error_message().contains("127.0.0.1"), "internals stay hidden");
+    assert!(
+        !res.error_message().contains("127.0.0.1"),
+        "internals stay hidden"
+    );
 }
