@@ -82,6 +82,13 @@ impl Config {
             .map_err(|e| err("DATABASE_URL", format!("not a usable Postgres URL: {e}")))?;
 
         let redis_url = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        if redis_url.contains(',') {
+            return Err(err(
+                "REDIS_URL",
+                "the control plane speaks to one Redis server; Redis Cluster (several URLs) \
+                 is not supported by it yet",
+            ));
+        }
         let parsed =
             url::Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "redis" | "rediss" | "unix") {
@@ -238,6 +245,7 @@ mod tests {
             ("AIG_TRIAL_CREDIT_CENTS", "-5"),
             ("AIG_TRIAL_CREDIT_CENTS", "3.5"),
             ("REDIS_URL", "http://localhost"),
+            ("REDIS_URL", "redis://a:6379,redis://b:6379"),
             ("DATABASE_URL", "mysql://x"),
             ("AIG_JWT_SECRET", "short"),
             ("AIG_LOG_FORMAT", "xml"),

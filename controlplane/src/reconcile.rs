@@ -21,7 +21,7 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("rec
 
 /// Most not-yet-ingested events looked at; beyond this ingestion is far behind and the
 /// balance is left alone until it catches up.
-const MAX_UNACKED: usize = 50_000;
+const MAX_UNACKED: usize = 10_000;
 /// How often [`spawn_reconciler`] compares every tenant's balance with its ledger.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 

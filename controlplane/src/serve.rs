@@ -1,5 +1,5 @@
-//! `aig-controlplane serve`: publish every tenant to Redis, then serve the API while the
-//! background tasks run — usage ingestion, the missing-records watchdog and balance
+//! `aig-controlplane serve`: serve the API while the background tasks run — publishing every
+//! tenant at start-up, usage ingestion, the missing-records watchdog and balance
 //! reconciliation — until SIGINT/SIGTERM.
 
 use crate::config::Config;
@@ -22,20 +22,10 @@ pub async fn run(config: Config, dev: bool) -> Result<(), Error> {
         ))
     })?;
 
-    match publish::all(&state).await {
-        Ok((published, 0)) => tracing::info!(published, "tenants published to Redis"),
-        Ok((published, failed)) => {
-            tracing::warn!(
-                published,
-                failed,
-                "some tenants could not be published; retrying every 30 s"
-            );
-        }
-        Err(e) => tracing::warn!("start-up publish failed, retrying every 30 s: {e}"),
-    }
-
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = [
+        // In the background: with many tenants it takes a while, and the API need not wait.
+        tokio::spawn(publish_all(state.clone())),
         tokio::spawn(Ingester::new(state.clone()).run(stopped.clone())),
         publish::spawn_watchdog(state.clone(), stopped.clone()),
         reconcile::spawn_reconciler(state.clone(), stopped),
@@ -51,6 +41,20 @@ pub async fn run(config: Config, dev: bool) -> Result<(), Error> {
     }
     tracing::info!("aig-controlplane stopped");
     served.map_err(|e| Error::Internal(format!("server error: {e}")))
+}
+
+/// Publishes every tenant in full: Redis may have lost data, or changed while no control
+/// plane ran.
+async fn publish_all(state: AppState) {
+    match publish::all(&state).await {
+        Ok((published, 0)) => tracing::info!(published, "tenants published to Redis"),
+        Ok((published, failed)) => tracing::warn!(
+            published,
+            failed,
+            "some tenants could not be published; the watchdog retries every 30 s"
+        ),
+        Err(e) => tracing::warn!("start-up publish failed; the watchdog retries every 30 s: {e}"),
+    }
 }
 
 async fn shutdown_signal() {
