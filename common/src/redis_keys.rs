@@ -74,6 +74,49 @@ impl RedisKeys {
     pub fn key_changed_channel(&self) -> String {
         format!("{}key-changed", self.prefix)
     }
+
+    /// Every provider-health key shares the hash tag `{health}`, so the monitor's Lua steps
+    /// (a mark and its history entry) stay in one Redis Cluster slot.
+    fn health(&self) -> String {
+        format!("{}{{health}}", self.prefix)
+    }
+
+    /// Hash, TTL a few ticks: attempts (`n:<subject>`) and failures (`f:<subject>`) counted
+    /// in the health window that starts at `start_ms` (epoch ms; subjects are `provider` and
+    /// `provider/model`).
+    pub fn health_window(&self, start_ms: u64) -> String {
+        format!("{}:window:{start_ms}", self.health())
+    }
+
+    /// Sorted set, TTL a few ticks: subject → the longest run of consecutive timeouts/5xx one
+    /// instance saw during the window that starts at `start_ms`.
+    pub fn health_streaks(&self, start_ms: u64) -> String {
+        format!("{}:streaks:{start_ms}", self.health())
+    }
+
+    /// Hash: `tick:<subject>` (marked by the monitor's evaluation) and `retry:<subject>`
+    /// (marked by a 429's `Retry-After`) → epoch ms until which the subject is degraded.
+    pub fn health_marks(&self) -> String {
+        format!("{}:marks", self.health())
+    }
+
+    /// String with a TTL (`SET NX PX`, renewed by its holder): the instance id of the health
+    /// monitor's leader.
+    pub fn health_leader(&self) -> String {
+        format!("{}:leader", self.health())
+    }
+
+    /// String with a TTL: the start (epoch ms) of the last window claimed for evaluation, so
+    /// each window is evaluated once even across a change of leader.
+    pub fn health_evaluated(&self) -> String {
+        format!("{}:evaluated", self.health())
+    }
+
+    /// Sorted set scored by epoch ms: the provider's [`crate::health::HealthEvent`]s (JSON),
+    /// trimmed to the last 24 hours.
+    pub fn health_history(&self, provider: &str) -> String {
+        format!("{}:history:{provider}", self.health())
+    }
 }
 
 impl Default for RedisKeys {

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod health;
 pub mod metrics;
 pub mod providers;
 pub mod redis_conn;

@@ -29,9 +29,12 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(%addr, "aig-dataplane listening");
-    let served = axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    // Write the last counts and marks and hand the health monitor's lead to another
+    // instance now rather than when the lock expires.
+    state.health().shutdown(&state).await;
     match served {
         Ok(()) => {
             tracing::info!("aig-dataplane stopped");

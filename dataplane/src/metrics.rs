@@ -1,5 +1,5 @@
 //! Prometheus metrics with low-cardinality labels: requests by status, attempts by provider
-//! and outcome, fallbacks, and request latency.
+//! and outcome, fallbacks, request latency, and which providers are degraded.
 
 use crate::chain::outcome::Outcome;
 use aig_common::provider::ProviderId;
@@ -7,6 +7,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -24,6 +25,11 @@ struct AttemptLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FallbackLabels {
     primary_provider: String,
 }
@@ -35,6 +41,7 @@ pub struct Metrics {
     attempts: Family<AttemptLabels, Counter>,
     fallbacks: Family<FallbackLabels, Counter>,
     latency: Histogram,
+    provider_degraded: Family<ProviderLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -50,6 +57,7 @@ impl Metrics {
         let attempts = Family::<AttemptLabels, Counter>::default();
         let fallbacks = Family::<FallbackLabels, Counter>::default();
         let latency = Histogram::new(exponential_buckets(0.005, 2.0, 15));
+        let provider_degraded = Family::<ProviderLabels, Gauge>::default();
         registry.register(
             "requests",
             "Chat requests answered, by route and HTTP status",
@@ -70,12 +78,18 @@ impl Metrics {
             "Time from request to response headers",
             latency.clone(),
         );
+        registry.register(
+            "provider_degraded",
+            "1 while the health monitor marks the provider degraded, else 0",
+            provider_degraded.clone(),
+        );
         Self {
             registry,
             requests,
             attempts,
             fallbacks,
             latency,
+            provider_degraded,
         }
     }
 
@@ -104,6 +118,14 @@ impl Metrics {
                 primary_provider: primary.slug().to_owned(),
             })
             .inc();
+    }
+
+    pub fn set_provider_degraded(&self, provider: ProviderId, degraded: bool) {
+        self.provider_degraded
+            .get_or_create(&ProviderLabels {
+                provider: provider.slug().to_owned(),
+            })
+            .set(i64::from(degraded));
     }
 
     /// The Prometheus text exposition.

@@ -2,6 +2,7 @@
 
 use crate::auth::KeyCache;
 use crate::config::Config;
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::providers::Registry;
 use crate::redis_conn::{self, Breaker, RedisConn};
@@ -44,6 +45,8 @@ struct Inner {
     metrics: Metrics,
     /// Budget and balance reservation, settlement and the outage spool.
     spend: Spend,
+    /// Provider health: attempt counters, the local snapshot of degraded marks, leadership.
+    health: Health,
 }
 
 /// A handle that does not keep the state alive, for background tasks.
@@ -67,6 +70,7 @@ impl AppState {
         let namespace = Spool::namespace(&config.redis_urls, &config.redis_prefix);
         let spool = Spool::open(config.spool_dir.clone(), &namespace).map_err(StartError::Spool)?;
         let spend = Spend::new(spool);
+        let health = Health::new(&config);
         let state = Self(Arc::new(Inner {
             registry: Registry::new(&config.providers),
             redis_keys: RedisKeys::new(config.redis_prefix.clone()),
@@ -77,8 +81,10 @@ impl AppState {
             key_cache: KeyCache::default(),
             metrics: Metrics::new(),
             spend,
+            health,
         }));
         crate::spend::spawn_replayer(&state);
+        crate::health::spawn(&state);
         Ok(state)
     }
 
@@ -121,6 +127,10 @@ impl AppState {
 
     pub fn spend(&self) -> &Spend {
         &self.0.spend
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.0.health
     }
 
     pub fn downgrade(&self) -> WeakState {

@@ -5,9 +5,16 @@ passes them in through AIG_BASE_URL, AIG_GATEWAY_URL, AIG_KEY and AIG_MOCK_URL.
 """
 
 import os
+import time
 
 import httpx
 import pytest
+
+# How long a test waits for the gateway to stop reporting degraded providers. A 429 from the
+# mock carries `retry-after: 1`, which marks the provider degraded for a second (SPEC §5); a
+# mark from the monitor's evaluation lasts one tick but is cleared by its probe once the
+# mock is back to normal.
+HEALTH_SETTLES_WITHIN_S = 15
 
 
 def _env(name: str) -> str:
@@ -74,11 +81,30 @@ class MockProviders:
         self._http.close()
 
 
+def wait_until_no_provider_is_degraded(gateway_url: str) -> None:
+    """Waits until the gateway's /healthz reports every provider `ok`, so a test starts from
+    a healthy chain whatever the tests before it made the health monitor see."""
+    deadline = time.monotonic() + HEALTH_SETTLES_WITHIN_S
+    while True:
+        providers = httpx.get(f"{gateway_url}/healthz", timeout=5).json().get("providers", {})
+        degraded = sorted(name for name, state in providers.items() if state != "ok")
+        if not degraded:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"providers still degraded after {HEALTH_SETTLES_WITHIN_S} s: {degraded}",
+                pytrace=False,
+            )
+        time.sleep(0.05)
+
+
 @pytest.fixture
-def mock() -> MockProviders:
-    """The mock providers, reset before and after the test so tests don't see each other's faults."""
+def mock(gateway_url: str) -> MockProviders:
+    """The mock providers, reset before and after the test so tests don't see each other's
+    faults, and a gateway whose health monitor marks no provider degraded."""
     providers = MockProviders(_env("AIG_MOCK_URL"))
     providers.reset()
+    wait_until_no_provider_is_degraded(gateway_url)
     try:
         yield providers
     finally:
@@ -97,6 +123,6 @@ def anthropic_rate_limited(mock: MockProviders):
 
 
 def pytest_collection_modifyitems(items):
-    """The OpenAI seed tests go first: their healthy-primary test must run before any other
-    file's 429s could teach the health monitor to skip Anthropic. The rest keep file order."""
+    """The OpenAI seed tests go first, opening with the healthy-primary test, so the seed's
+    Step 1 runs on a gateway that has seen nothing yet. The rest keep file order."""
     items.sort(key=lambda item: item.path.name != "test_seed_openai.py")

@@ -147,13 +147,15 @@ async fn an_anthropic_stream_is_served_by_every_upstream_shape() {
 #[tokio::test]
 async fn failures_before_the_first_content_cascade_on_a_stream() {
     let app = TestApp::spawn_with(&[("AIG_PROVIDER_COHERE_BASE_URL", "http://127.0.0.1:9")]).await;
+    // The 429 goes last: its `retry-after: 1` marks anthropic degraded for a second
+    // (SPEC §5), so an anthropic primary right after it would be skipped, not attempted.
     for (primary, outcome) in [
-        ("anthropic/claude-opus-4.7-fail-429", "429"),
         ("anthropic/claude-opus-4.7-fail-500", "500"),
         ("anthropic/claude-opus-4.7-early-error", "529"),
         ("openai/gpt-5.4-early-error", "500"),
         ("anthropic/claude-opus-4.7-stall", "timeout"),
         ("cohere/command-a", "error"),
+        ("anthropic/claude-opus-4.7-fail-429", "429"),
     ] {
         let started = Instant::now();
         let res = app

@@ -71,8 +71,10 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
     let start = Instant::now();
     let deadline = plan.max_latency.map(|d| start + d);
     let mut entries: Vec<ChainEntry> = Vec::with_capacity(plan.entries.len());
-    // Every considered entry is attempted here, so the index counts attempts made so far.
-    for (attempts, model) in (0_u32..).zip(&plan.entries) {
+    // One read of the local health snapshot; no Redis on the request path.
+    let degraded = state.health().degraded(&plan.entries);
+    let mut attempts: u32 = 0;
+    for (index, model) in plan.entries.iter().enumerate() {
         if attempts > plan.retry_budget {
             let message = format!(
                 "the retry budget of {} was spent after {attempts} failed attempts",
@@ -82,6 +84,16 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
                 entries,
                 result: Err(Error::ProvidersDown(message)),
             };
+        }
+        // A degraded entry is skipped, at no cost to the budgets, unless every remaining
+        // entry is degraded too: then they are tried anyway.
+        if degraded[index] && degraded[index + 1..].contains(&false) {
+            entries.push(ChainEntry {
+                slug: model.slug.clone(),
+                provider: model.provider,
+                outcome: Outcome::Degraded,
+            });
+            continue;
         }
         let (timeout, capped_by_budget) = match deadline {
             None => (plan.timeout, false),
@@ -105,11 +117,17 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
         let result = attempt(state.http(), endpoint, model, request, timeout)
             .instrument(span)
             .await;
+        attempts += 1;
         let outcome = match &result {
             Ok(answer) => answer.outcome(),
             Err(failure) => Outcome::of_failure(failure),
         };
+        let retry_after = match &result {
+            Err(Failure::Http { retry_after, .. }) => *retry_after,
+            _ => None,
+        };
         state.metrics().record_attempt(model.provider, outcome);
+        state.health().record(model, outcome, retry_after);
         entries.push(ChainEntry {
             slug: model.slug.clone(),
             provider: model.provider,
@@ -145,10 +163,8 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
             }
         }
     }
-    let message = format!(
-        "every entry of the chain failed ({} attempted); see x-aig-chain",
-        entries.len()
-    );
+    let message =
+        format!("every entry of the chain failed ({attempts} attempted); see x-aig-chain");
     CascadeOutput {
         entries,
         result: Err(Error::ProvidersDown(message)),

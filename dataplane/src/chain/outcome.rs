@@ -45,6 +45,8 @@ pub enum Outcome {
     Error,
     /// A content-filter result.
     Filter,
+    /// Skipped without an attempt: the health monitor marks the provider or model degraded.
+    Degraded,
 }
 
 impl Outcome {
@@ -74,6 +76,7 @@ impl Outcome {
             Outcome::Timeout => "timeout".into(),
             Outcome::Error => "error".into(),
             Outcome::Filter => "filter".into(),
+            Outcome::Degraded => "degraded".into(),
         }
     }
 
@@ -86,6 +89,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Error => "connection_error",
             Outcome::Filter => "content_filter",
+            Outcome::Degraded => "degraded",
         }
     }
 
@@ -99,6 +103,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Error => "error",
             Outcome::Filter => "filter",
+            Outcome::Degraded => "degraded",
         }
     }
 }
@@ -168,6 +173,8 @@ impl FallbackOn {
             Outcome::Timeout => self.timeouts,
             Outcome::Error => self.server_errors,
             Outcome::Filter => self.filter,
+            // A skip always moves on; it is not an attempt.
+            Outcome::Degraded => true,
         }
     }
 }
@@ -249,5 +256,29 @@ mod tests {
             Some("anthropic_rate_limit")
         );
         assert_eq!(fallback_reason(&entries[1..], true), None);
+    }
+
+    #[test]
+    fn a_degraded_primary_is_the_fallback_reason() {
+        let entries = vec![
+            ChainEntry {
+                slug: "anthropic/claude-opus-4.7".into(),
+                provider: ProviderId::Anthropic,
+                outcome: Outcome::Degraded,
+            },
+            ChainEntry {
+                slug: "openai/gpt-5.4".into(),
+                provider: ProviderId::Openai,
+                outcome: Outcome::Status(200),
+            },
+        ];
+        assert_eq!(
+            chain_header(&entries),
+            "anthropic/claude-opus-4.7:degraded→openai/gpt-5.4:200"
+        );
+        assert_eq!(
+            fallback_reason(&entries, false).as_deref(),
+            Some("anthropic_degraded")
+        );
     }
 }

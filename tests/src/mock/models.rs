@@ -67,6 +67,7 @@ pub(crate) async fn list_models(
 }
 
 async fn respond<D: Dialect>(state: &MockState, provider: &str, headers: &HeaderMap) -> Response {
+    state.note_models_list(provider);
     if let Err(rejection) = D::authorize(headers) {
         return rejection.into_response();
     }

@@ -139,6 +139,8 @@ struct Inner {
     requests: HashMap<String, Vec<RecordedRequest>>,
     /// Streamed responses per provider slug whose client went away before the last frame.
     cancelled: HashMap<String, usize>,
+    /// `GET /{provider}/v1/models` requests per provider slug (health probes list models).
+    model_lists: HashMap<String, usize>,
 }
 
 impl MockState {
@@ -177,12 +179,19 @@ impl MockState {
         self.lock().cancelled.get(provider).copied().unwrap_or(0)
     }
 
+    /// How many times the provider's model list was requested (not counted in
+    /// [`MockState::request_count`], which counts chat requests).
+    pub fn models_list_count(&self, provider: &str) -> usize {
+        self.lock().model_lists.get(provider).copied().unwrap_or(0)
+    }
+
     /// Clears every mode, every recorded request and every cancellation count.
     pub fn reset(&self) {
         let mut inner = self.lock();
         inner.modes.clear();
         inner.requests.clear();
         inner.cancelled.clear();
+        inner.model_lists.clear();
     }
 
     pub(crate) fn record(&self, provider: &str, request: RecordedRequest) {
@@ -191,6 +200,14 @@ impl MockState {
             .entry(provider.to_owned())
             .or_default()
             .push(request);
+    }
+
+    pub(crate) fn note_models_list(&self, provider: &str) {
+        *self
+            .lock()
+            .model_lists
+            .entry(provider.to_owned())
+            .or_default() += 1;
     }
 
     pub(crate) fn note_cancelled(&self, provider: &str) {
