@@ -15,6 +15,12 @@ pub enum Error {
     },
     #[error("{0}")]
     UnknownProvider(String),
+    /// Anthropic's message threads keep the conversation on one provider's servers, which a
+    /// fallback chain cannot continue; the SDKs then resend the whole conversation.
+    #[error(
+        "thread is not supported with fallback chains; send the full conversation without thread"
+    )]
+    ThreadUnsupported,
     #[error("{0}")]
     InvalidApiKey(&'static str),
     /// The tag's (or the tenant-wide `*`) monthly cap is reached; holds the tag.
@@ -62,7 +68,9 @@ impl Error {
 
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Error::InvalidRequest { .. } | Error::UnknownProvider(_) => StatusCode::BAD_REQUEST,
+            Error::InvalidRequest { .. } | Error::UnknownProvider(_) | Error::ThreadUnsupported => {
+                StatusCode::BAD_REQUEST
+            }
             Error::InvalidApiKey(_) => StatusCode::UNAUTHORIZED,
             Error::BudgetExceeded(_) | Error::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             Error::TenantSuspended => StatusCode::FORBIDDEN,
@@ -83,6 +91,7 @@ impl Error {
             match self {
                 Error::InvalidRequest { .. } => "invalid_request",
                 Error::UnknownProvider(_) => "unknown_provider",
+                Error::ThreadUnsupported => "thread_unsupported_request",
                 Error::InvalidApiKey(_) => "invalid_api_key",
                 Error::BudgetExceeded(_) => "budget_exceeded",
                 Error::InsufficientCredits => "insufficient_credits",
@@ -105,6 +114,7 @@ impl Error {
         match self {
             Error::InvalidRequest { .. }
             | Error::UnknownProvider(_)
+            | Error::ThreadUnsupported
             | Error::PayloadTooLarge { .. }
             | Error::NotFound(_) => "invalid_request_error".into(),
             Error::InvalidApiKey(_) => "authentication_error".into(),
@@ -143,10 +153,19 @@ impl Error {
                 self.code().as_deref(),
                 self.param().as_deref(),
             ),
-            Shape::Anthropic => serde_json::json!({
-                "type": "error",
-                "error": { "type": self.anthropic_type(), "message": message },
-            }),
+            Shape::Anthropic => {
+                let mut body = serde_json::json!({
+                    "type": "error",
+                    "error": { "type": self.anthropic_type(), "message": message },
+                });
+                if let Error::ThreadUnsupported = self {
+                    body["error"]["details"] = serde_json::json!({
+                        "error_code": "thread_unsupported_request",
+                        "unsupported": ["fallbacks"],
+                    });
+                }
+                body
+            }
         }
     }
 

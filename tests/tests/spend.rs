@@ -9,7 +9,10 @@ use serde_json::json;
 const GPT: &str = "openai/gpt-5.4";
 const OPUS: &str = "anthropic/claude-opus-4.7";
 
-#[expect(clippy::unwrap_used, reason = "a test helper: a missing header fails the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test helper: a missing header fails the test"
+)]
 fn cost_of(res: &aig_tests::TestResponse) -> i64 {
     res.header("x-aig-cost-micros").unwrap().parse().unwrap()
 }

@@ -27,6 +27,10 @@ fn anthropic_tools() -> Value {
     ])
 }
 
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test helper: malformed frames fail the test"
+)]
 /// Reassembles OpenAI streamed tool calls: (id, name, arguments) per index.
 fn openai_stream_calls(res: &StreamResponse) -> Vec<(String, String, String)> {
     let mut calls: Vec<(String, String, String)> = Vec::new();
@@ -52,6 +56,10 @@ fn openai_stream_calls(res: &StreamResponse) -> Vec<(String, String, String)> {
     calls
 }
 
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test helper: malformed frames fail the test"
+)]
 /// Reassembles Anthropic streamed tool_use blocks: (id, name, partial_json joined).
 fn anthropic_stream_calls(res: &StreamResponse) -> Vec<(String, String, String)> {
     let mut blocks: Vec<(u64, String, String, String)> = Vec::new();
@@ -413,4 +421,84 @@ async fn images_cross_between_openai_and_anthropic_shapes() {
         sent.body["messages"][0]["content"][0]["image_url"]["url"],
         format!("data:image/png;base64,{png}")
     );
+}
+
+#[tokio::test]
+async fn an_entry_that_cannot_take_images_is_skipped_before_dispatch() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "model": "moonshot/kimi-k2.6",
+        "messages": [{ "role": "user", "content": [
+            { "type": "text", "text": "what is this?" },
+            { "type": "image_url", "image_url": { "url": "https://example.com/cat.jpg" } }
+        ] }],
+    });
+
+    let res = app
+        .chat(&body, &[("x-aig-fallback", "anthropic/claude-opus-4.7")])
+        .await;
+    let nobody = app
+        .chat(&body, &[("x-aig-fallback", "cohere/command-a")])
+        .await;
+
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(
+        res.header("x-aig-chain").as_deref(),
+        Some("moonshot/kimi-k2.6:unsupported→anthropic/claude-opus-4.7:200")
+    );
+    assert_eq!(
+        app.mock.state.request_count("moonshot"),
+        0,
+        "never dispatched"
+    );
+    assert_eq!(nobody.status, 400);
+    assert_eq!(nobody.error_code(), Some("invalid_request"));
+    assert!(
+        nobody.error_message().contains("image input"),
+        "{}",
+        nobody.error_message()
+    );
+    assert_eq!(
+        nobody.header("x-aig-chain").as_deref(),
+        Some("moonshot/kimi-k2.6:unsupported→cohere/command-a:unsupported")
+    );
+    assert_eq!(app.mock.state.request_count("cohere"), 0);
+}
+
+#[tokio::test]
+async fn strict_tools_stay_strict_on_openai_shaped_upstreams() {
+    let app = TestApp::spawn().await;
+    let mut tools = openai_tools();
+    tools[0]["function"]["strict"] = json!(true);
+    let body = json!({ "model": "openai/gpt-5.4", "messages": [{ "role": "user", "content": ASK }], "tools": tools });
+
+    app.chat(&body, &[]).await;
+
+    let sent = app.mock.state.requests("openai").pop().unwrap();
+    assert_eq!(sent.body["tools"][0]["function"]["strict"], true);
+    assert!(sent.body["tools"][1]["function"].get("strict").is_none());
+}
+
+#[tokio::test]
+async fn anthropic_message_threads_are_refused_so_the_sdk_resends_the_conversation() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "model": "openai/gpt-5.4", "max_tokens": 50,
+        "messages": [{ "role": "user", "content": "hi" }],
+        "thread": { "type": "create" },
+    });
+
+    let res = app.messages(&body, &[]).await;
+
+    assert_eq!(res.status, 400);
+    assert_eq!(res.body["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        res.body["error"]["details"]["error_code"],
+        "thread_unsupported_request"
+    );
+    assert_eq!(
+        res.body["error"]["details"]["unsupported"],
+        json!(["fallbacks"])
+    );
+    assert_eq!(app.mock.state.request_count("openai"), 0);
 }

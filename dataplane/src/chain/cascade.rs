@@ -73,6 +73,11 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
     let mut entries: Vec<ChainEntry> = Vec::with_capacity(plan.entries.len());
     // One read of the local health snapshot; no Redis on the request path.
     let degraded = state.health().degraded(&plan.entries);
+    let unmet: Vec<Option<&'static str>> = plan
+        .entries
+        .iter()
+        .map(|m| unmet_need(m, request))
+        .collect();
     let mut attempts: u32 = 0;
     for (index, model) in plan.entries.iter().enumerate() {
         if attempts > plan.retry_budget {
@@ -85,9 +90,21 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
                 result: Err(Error::ProvidersDown(message)),
             };
         }
+        // An entry that cannot honour the request is skipped before dispatch, never
+        // silently downgraded.
+        if unmet[index].is_some() {
+            entries.push(ChainEntry {
+                slug: model.slug.clone(),
+                provider: model.provider,
+                outcome: Outcome::Unsupported,
+            });
+            continue;
+        }
         // A degraded entry is skipped, at no cost to the budgets, unless every remaining
-        // entry is degraded too: then they are tried anyway.
-        if degraded[index] && degraded[index + 1..].contains(&false) {
+        // usable entry is degraded too: then they are tried anyway.
+        let healthy_later =
+            (index + 1..plan.entries.len()).any(|j| unmet[j].is_none() && !degraded[j]);
+        if degraded[index] && healthy_later {
             entries.push(ChainEntry {
                 slug: model.slug.clone(),
                 provider: model.provider,
@@ -163,11 +180,41 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
             }
         }
     }
+    if attempts == 0 {
+        if let Some(need) = unmet.iter().flatten().next() {
+            let message = format!(
+                "no entry of the chain supports {need}; see x-aig-chain for the entries skipped"
+            );
+            return CascadeOutput {
+                entries,
+                result: Err(Error::invalid(message, Some("model"))),
+            };
+        }
+    }
     let message =
         format!("every entry of the chain failed ({attempts} attempted); see x-aig-chain");
     CascadeOutput {
         entries,
         result: Err(Error::ProvidersDown(message)),
+    }
+}
+
+/// The feature a request needs that the catalog says this model lacks, if any.
+fn unmet_need(model: &ResolvedModel, request: &ChatRequest) -> Option<&'static str> {
+    let caps = model.capabilities;
+    let uses_tools = !request.tools.is_empty()
+        || request
+            .messages
+            .iter()
+            .any(|m| !m.tool_calls.is_empty() || m.tool_call_id.is_some());
+    if request.has_images() && !caps.vision {
+        Some("image input")
+    } else if uses_tools && !caps.tools {
+        Some("tool calling")
+    } else if request.response_format.is_some() && !caps.json_output {
+        Some("JSON output (response_format)")
+    } else {
+        None
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Outcome {
     Filter,
     /// Skipped without an attempt: the health monitor marks the provider or model degraded.
     Degraded,
+    /// Skipped without an attempt: the model cannot honour what the request needs
+    /// (image input, tools, JSON output), per the catalog.
+    Unsupported,
 }
 
 impl Outcome {
@@ -77,6 +80,7 @@ impl Outcome {
             Outcome::Error => "error".into(),
             Outcome::Filter => "filter".into(),
             Outcome::Degraded => "degraded".into(),
+            Outcome::Unsupported => "unsupported".into(),
         }
     }
 
@@ -90,6 +94,7 @@ impl Outcome {
             Outcome::Error => "connection_error",
             Outcome::Filter => "content_filter",
             Outcome::Degraded => "degraded",
+            Outcome::Unsupported => "unsupported",
         }
     }
 
@@ -104,6 +109,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Filter => "filter",
             Outcome::Degraded => "degraded",
+            Outcome::Unsupported => "unsupported",
         }
     }
 }
@@ -174,7 +180,7 @@ impl FallbackOn {
             Outcome::Error => self.server_errors,
             Outcome::Filter => self.filter,
             // A skip always moves on; it is not an attempt.
-            Outcome::Degraded => true,
+            Outcome::Degraded | Outcome::Unsupported => true,
         }
     }
 }

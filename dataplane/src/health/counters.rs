@@ -28,7 +28,9 @@ impl Class {
             Outcome::Status(429) => Class::RateLimited,
             Outcome::Status(s) if s >= 500 => Class::Broken,
             Outcome::Timeout | Outcome::Error => Class::Broken,
-            Outcome::Status(_) | Outcome::Filter | Outcome::Degraded => Class::Answered,
+            Outcome::Status(_) | Outcome::Filter | Outcome::Degraded | Outcome::Unsupported => {
+                Class::Answered
+            }
         }
     }
 }

@@ -111,6 +111,13 @@ async fn serve(
         let param = m.split(':').next().map(str::to_owned);
         fail(Error::InvalidRequest { message: m, param })
     })?;
+    let threaded = ingress
+        .request
+        .passthrough_for(Shape::Anthropic)
+        .is_some_and(|fields| fields.contains_key("thread"));
+    if threaded {
+        return Err(fail(Error::ThreadUnsupported));
+    }
     tracing::Span::current().record("model", ingress.model.as_str());
 
     let controls = parse_controls(headers).map_err(fail)?;

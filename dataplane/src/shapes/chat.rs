@@ -108,7 +108,7 @@ impl Message {
         Self::new(role, vec![Part::Text(text.into())])
     }
 
-    /// The text parts joined (images left out).
+    /// The text parts joined by newlines (images left out), for APIs that want one string.
     pub fn joined_text(&self) -> String {
         self.parts
             .iter()
@@ -117,7 +117,7 @@ impl Message {
                 Part::Image(_) => None,
             })
             .collect::<Vec<_>>()
-            .join("")
+            .join("\n")
     }
 
     pub fn has_images(&self) -> bool {
@@ -132,6 +132,9 @@ pub struct Tool {
     pub description: Option<String>,
     /// JSON Schema of the arguments.
     pub parameters: Value,
+    /// OpenAI strict mode: arguments must follow the schema exactly (forwarded to
+    /// OpenAI-shaped upstreams; the others have no such switch).
+    pub strict: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

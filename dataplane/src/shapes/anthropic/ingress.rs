@@ -256,6 +256,7 @@ pub fn parse_request(body: &[u8]) -> Result<Ingress, String> {
             parameters: t
                 .input_schema
                 .ok_or_else(|| format!("tools[{i}].input_schema: is required"))?,
+            strict: None,
         });
     }
     let (tool_choice, parallel_tool_calls) = match wire.tool_choice {

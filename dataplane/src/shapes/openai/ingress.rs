@@ -95,6 +95,7 @@ struct WireFunction {
     name: String,
     description: Option<String>,
     parameters: Option<Value>,
+    strict: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,6 +263,7 @@ pub fn parse_request(body: &[u8]) -> Result<Ingress, String> {
                 .function
                 .parameters
                 .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+            strict: t.function.strict,
         });
     }
     let tool_choice = wire.tool_choice.map(tool_choice_from_wire).transpose()?;
@@ -461,7 +463,7 @@ mod tests {
             {"role":"user","content":[{"type":"text","text":"hi "},{"type":"text","text":"there"}]}]}"#;
         let ingress = parse_request(body).unwrap();
         assert_eq!(ingress.request.messages[0].role, Role::System);
-        assert_eq!(ingress.request.messages[1].joined_text(), "hi there");
+        assert_eq!(ingress.request.messages[1].joined_text(), "hi \nthere");
     }
 
     #[test]

@@ -75,23 +75,22 @@ pub fn tools_json(tools: &[Tool]) -> Value {
                     function.insert("description".into(), json!(d));
                 }
                 function.insert("parameters".into(), t.parameters.clone());
+                if let Some(strict) = t.strict {
+                    function.insert("strict".into(), json!(strict));
+                }
                 json!({ "type": "function", "function": function })
             })
             .collect(),
     )
 }
 
-/// A content value: a plain string when every part is text, else typed parts.
+/// A content value: a plain string for a single text part, else typed parts (so separate
+/// text blocks stay separate).
 pub fn content_json(parts: &[Part]) -> Value {
-    if parts.iter().all(|p| matches!(p, Part::Text(_))) {
-        let text: String = parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Text(t) => Some(t.as_str()),
-                Part::Image(_) => None,
-            })
-            .collect();
-        return json!(text);
+    match parts {
+        [] => return json!(""),
+        [Part::Text(text)] => return json!(text),
+        _ => {}
     }
     Value::Array(
         parts
