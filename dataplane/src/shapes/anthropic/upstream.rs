@@ -508,6 +508,7 @@ mod tests {
                 name: "w".into(),
                 description: None,
                 parameters: json!({"type":"object"}),
+                strict: None,
             }],
             response_format: Some(ResponseFormat::JsonObject),
             ..Default::default()

@@ -360,6 +360,7 @@ mod tests {
                 name: "f".into(),
                 description: None,
                 parameters: json!({"type":"object"}),
+                strict: None,
             }],
             tool_choice: Some(ToolChoice::Named("f".into())),
             ..Default::default()
