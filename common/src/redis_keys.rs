@@ -117,6 +117,12 @@ impl RedisKeys {
     pub fn health_history(&self, provider: &str) -> String {
         format!("{}:history:{provider}", self.health())
     }
+
+    /// Counter with a TTL (the window): the control plane's login attempts for one `subject`
+    /// (`email:<sha256 of the lower-cased email>` or `ip:<address>`).
+    pub fn login_attempts(&self, subject: &str) -> String {
+        format!("{}login:{subject}", self.prefix)
+    }
 }
 
 impl Default for RedisKeys {

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 /// Shortest `AIG_JWT_SECRET` accepted: sessions are only as strong as their signing key.
 const MIN_JWT_SECRET_LEN: usize = 32;
-/// Signs sessions under `serve --dev` when `AIG_JWT_SECRET` is unset. Public on purpose:
-/// `--dev` is for a laptop, never for a deployment.
-const DEV_JWT_SECRET: &str = "aig-dev-only-insecure-jwt-secret-do-not-deploy";
 /// Largest `AIG_TRIAL_CREDIT_CENTS`: USD 100,000, far beyond any sensible trial.
 const MAX_TRIAL_CREDIT_CENTS: u64 = 10_000_000;
 
@@ -183,12 +180,18 @@ impl Config {
         })
     }
 
-    /// The session signing key. Without `AIG_JWT_SECRET` only `--dev` may run, with a
-    /// well-known development key.
+    /// The session signing key. Without `AIG_JWT_SECRET` only `--dev` may run, with a random
+    /// key per process (sessions end when it restarts).
     pub fn jwt_secret(&self, dev: bool) -> Result<SecretString, ConfigError> {
         match (&self.jwt_secret, dev) {
             (Some(secret), _) => Ok(secret.clone()),
-            (None, true) => Ok(SecretString::from(DEV_JWT_SECRET)),
+            (None, true) => Ok(SecretString::from(
+                rand::distr::SampleString::sample_string(
+                    &rand::distr::Alphanumeric,
+                    &mut rand::rng(),
+                    48,
+                ),
+            )),
             (None, false) => Err(err(
                 "AIG_JWT_SECRET",
                 format!(

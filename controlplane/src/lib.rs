@@ -1,6 +1,7 @@
 //! AIgateway's control plane: tenants, keys, budgets and the credit ledger in Postgres,
 //! published to Redis for the data plane; usage ingested from the data plane's streams; the
-//! management API (`/v1/budgets`, `/v1/usage`, `/v1/balance`).
+//! management API (`/v1/budgets`, `/v1/usage`, `/v1/balance`); sign-up, login and the keys
+//! page for people.
 
 pub mod accounts;
 pub mod auth;
@@ -19,7 +20,7 @@ pub mod spend;
 pub mod state;
 pub mod telemetry;
 
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 pub use config::Config;
 pub use error::Error;
@@ -35,6 +36,25 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/budgets/{tag}", delete(routes::budgets::delete_budget))
         .route("/v1/usage", get(routes::usage::get_usage))
         .route("/v1/balance", get(routes::balance::get_balance))
+        .route(
+            "/signup",
+            get(routes::session::signup_page).post(routes::session::signup),
+        )
+        .route(
+            "/login",
+            get(routes::session::login_page).post(routes::session::login),
+        )
+        .route(
+            "/logout",
+            get(routes::session::logout_page).post(routes::session::logout),
+        )
+        .route("/dashboard", get(routes::session::dashboard))
+        .route(
+            "/dashboard/keys",
+            get(routes::keys::list).post(routes::keys::create),
+        )
+        .route("/dashboard/keys/{id}/revoke", post(routes::keys::revoke))
+        .route("/static/app.css", get(routes::pages::app_css))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)

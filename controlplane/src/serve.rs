@@ -32,7 +32,8 @@ pub async fn run(config: Config, dev: bool) -> Result<(), Error> {
     ];
 
     tracing::info!(%addr, "aig-controlplane listening");
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     let _ = stop.send(true);

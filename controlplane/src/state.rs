@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use aig_common::redis_keys::RedisKeys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,8 @@ struct Inner {
     redis_keys: RedisKeys,
     /// Prometheus registry.
     metrics: Metrics,
+    /// Signs session JWTs and CSRF tokens (`AIG_JWT_SECRET`, else random per process).
+    session_key: SecretString,
 }
 
 impl AppState {
@@ -50,8 +52,17 @@ impl AppState {
     }
 
     /// Builds the state around existing connections (tests hand in their own database).
+    /// Without `AIG_JWT_SECRET` sessions are signed with a random key of this process (`serve`
+    /// refuses to start that way outside `--dev`).
     pub fn from_parts(config: Config, db: PgPool, redis: ConnectionManager) -> Self {
+        let session_key = match config.jwt_secret(false) {
+            Ok(secret) => secret,
+            Err(_) => config
+                .jwt_secret(true)
+                .unwrap_or_else(|_| SecretString::from("")),
+        };
         Self(Arc::new(Inner {
+            session_key,
             redis_keys: RedisKeys::new(config.redis_prefix.clone()),
             config,
             db,
@@ -79,6 +90,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The key sessions and CSRF tokens are signed with.
+    pub fn session_key(&self) -> &[u8] {
+        self.0.session_key.expose_secret().as_bytes()
     }
 }
 

@@ -36,10 +36,14 @@ async fn serve(app: axum::Router) -> (SocketAddr, AbortOnDrop) {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     (addr, AbortOnDrop(server.abort_handle()))
 }
+
+/// `AIG_JWT_SECRET` of test control planes, so tests can forge expired sessions.
+pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdefghij";
 
 /// The control plane's configuration for a test: this Redis, this prefix, and `overrides`.
 pub fn controlplane_config(prefix: &str, overrides: &[(&str, &str)]) -> aig_controlplane::Config {
@@ -47,6 +51,7 @@ pub fn controlplane_config(prefix: &str, overrides: &[(&str, &str)]) -> aig_cont
     env.insert("REDIS_URL".into(), redis_url());
     env.insert("AIG_REDIS_PREFIX".into(), prefix.to_owned());
     env.insert("AIG_INGEST_CONSUMER".into(), "test-controlplane".into());
+    env.insert("AIG_JWT_SECRET".into(), TEST_JWT_SECRET.into());
     for (k, v) in overrides {
         env.insert((*k).into(), (*v).into());
     }
@@ -162,6 +167,19 @@ impl TestControlPlane {
                 return total;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A browser on this control plane: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.url(""),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("browser client"),
+            csrf: String::new(),
         }
     }
 
@@ -337,5 +355,118 @@ impl TcpProxy {
     /// Accepts connections again.
     pub fn restore(&self) {
         self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A page as a browser received it.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub html: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` line.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The key revealed on this page (`<pre class="key" …>sk-aig-…</pre>`), if any.
+    pub fn revealed_key(&self) -> Option<ApiKey> {
+        let start = self.html.find(r#"id="new-key">"#)? + r#"id="new-key">"#.len();
+        let end = start + self.html[start..].find('<')?;
+        ApiKey::parse(self.html[start..end].trim())
+    }
+
+    /// The hidden CSRF field's value, if the page has a form.
+    pub fn csrf(&self) -> Option<String> {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.html.find(marker)? + marker.len();
+        let end = start + self.html[start..].find('"')?;
+        Some(self.html[start..end].to_owned())
+    }
+}
+
+/// A cookie-keeping client that fills in the CSRF token of the last page with a form.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The CSRF token of the last form seen.
+    pub csrf: String,
+}
+
+impl Browser {
+    async fn read(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            html: response.text().await.expect("page body"),
+        }
+    }
+
+    fn remember(&mut self, page: &Page) {
+        if let Some(token) = page.csrf().filter(|t| !t.is_empty()) {
+            self.csrf = token;
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("control plane answers");
+        let page = Self::read(response).await;
+        self.remember(&page);
+        page
+    }
+
+    /// Posts the form fields as they are (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("control plane answers");
+        let page = Self::read(response).await;
+        self.remember(&page);
+        page
+    }
+
+    /// Posts the form with the CSRF token of the last page.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Opens `/signup` and submits it.
+    pub async fn sign_up(&mut self, org: &str, email: &str, password: &str) -> Page {
+        self.get("/signup").await;
+        self.post(
+            "/signup",
+            &[("org", org), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Opens `/login` and submits it.
+    pub async fn log_in(&mut self, email: &str, password: &str) -> Page {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
     }
 }

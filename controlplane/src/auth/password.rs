@@ -42,6 +42,20 @@ pub async fn verify(password: SecretString, hash: String) -> Result<bool, Error>
     .map_err(|e| Error::Internal(format!("password verification task failed: {e}")))
 }
 
+/// Whether `password` matches `hash`; with no hash (an unknown email) it is checked against
+/// a dummy hash with the same parameters, so the answer takes as long either way.
+pub async fn verify_or_dummy(password: SecretString, hash: Option<String>) -> Result<bool, Error> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    match hash {
+        Some(hash) => verify(password, hash).await,
+        None => {
+            let dummy = DUMMY.get_or_try_init(unusable_hash).await?.clone();
+            verify(password, dummy).await?;
+            Ok(false)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,3 +31,56 @@ pub async fn insert(e: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result<
     .fetch_one(e)
     .await
 }
+
+/// What signing in needs to know about a user.
+#[derive(Debug)]
+pub struct Credentials {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// The user with this email, whatever its case.
+pub async fn find_credentials(
+    e: impl PgExecutor<'_>,
+    email: &str,
+) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        "select id as user_id, tenant_id, password_hash
+           from app_user
+          where lower(email) = lower($1)",
+        email
+    )
+    .fetch_optional(e)
+    .await
+}
+
+/// A signed-in user with its tenant's name and status.
+#[derive(Debug)]
+pub struct SessionUser {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub tenant_name: String,
+    /// `active` or `suspended`.
+    pub tenant_status: String,
+}
+
+pub async fn find_session_user(
+    e: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<SessionUser>> {
+    sqlx::query_as!(
+        SessionUser,
+        "select u.id as user_id, u.tenant_id, u.email, t.name as tenant_name,
+                t.status as tenant_status
+           from app_user u
+           join tenant t on t.id = u.tenant_id
+          where u.id = $1",
+        id
+    )
+    .fetch_optional(e)
+    .await
+}

@@ -4,6 +4,9 @@
 pub mod balance;
 pub mod budgets;
 pub mod health;
+pub mod keys;
+pub mod pages;
+pub mod session;
 pub mod usage;
 
 use crate::error::Error;
