@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a lookup is trusted: a revoked key stops working within this time.
-const FRESH_FOR: Duration = Duration::from_millis(1000);
+const FRESH_FOR: Duration = Duration::from_millis(500);
 /// How long a known-good record may be used while Redis is unreachable.
 const STALE_FOR: Duration = Duration::from_secs(300);
 /// Entries kept before the cache is pruned.
