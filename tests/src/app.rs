@@ -1,5 +1,7 @@
 //! `TestApp`: the real data plane on port 0 against real Redis (a fresh key prefix per
-//! test) and the mock providers over HTTP, with typed helpers.
+//! test) and the mock providers over HTTP, with typed helpers. `REDIS_URL` may name the
+//! nodes of a Redis Cluster (comma-separated, or one seed node with `AIG_REDIS_CLUSTER`),
+//! and the test's own reads and writes then go through a cluster connection too.
 #![expect(
     clippy::expect_used,
     reason = "test kit: a failed set-up must fail the test at once, with the reason"
@@ -11,6 +13,7 @@ use crate::temp_dir::TempDir;
 use aig_common::api_key::ApiKey;
 use aig_common::provider::ProviderId;
 use aig_common::redis_keys::RedisKeys;
+use aig_dataplane::redis_conn::RedisConn;
 use aig_dataplane::{router, AppState, Config};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -31,7 +34,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// `AIG_SPOOL_DIR` of this instance.
     pub spool_dir: std::path::PathBuf,
-    redis: redis::aio::ConnectionManager,
+    redis: RedisConn,
     keys: RedisKeys,
     redis_url: String,
     /// The app's own spool directory (unused when a test set `AIG_SPOOL_DIR`).
@@ -49,17 +52,26 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A connection for the test's own reads and writes that reconnects at once after a Redis
-/// restart (the default backs off for a minute or more).
-async fn connect(redis_url: &str) -> redis::aio::ConnectionManager {
-    let config = redis::aio::ConnectionManagerConfig::new()
+/// A connection for the test's own reads and writes, to the Redis the app was configured
+/// with: for a single server, one that reconnects at once after a Redis restart (the
+/// default backs off for a minute or more) and waits for a paused server; for a cluster,
+/// the data plane's own cluster client.
+async fn connect(config: &Config) -> RedisConn {
+    if config.redis_cluster || config.redis_urls.len() > 1 {
+        return aig_dataplane::redis_conn::connect(&config.redis_urls, true)
+            .await
+            .expect("redis cluster");
+    }
+    let redis_url = config.redis_urls.first().expect("REDIS_URL");
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(0)
         .set_connection_timeout(std::time::Duration::from_secs(2));
-    redis::Client::open(redis_url)
+    let manager = redis::Client::open(redis_url.as_str())
         .expect("REDIS_URL parses")
-        .get_connection_manager_with_config(config)
+        .get_connection_manager_with_config(manager_config)
         .await
-        .expect("redis")
+        .expect("redis");
+    RedisConn::Single(manager)
 }
 
 /// A response read whole.
@@ -155,6 +167,7 @@ impl TestApp {
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config is valid");
         let spool_dir = config.spool_dir.clone();
+        let mut redis = connect(&config).await;
         let state = AppState::new(config)
             .await
             .expect("data plane state (is Redis running?)");
@@ -167,7 +180,6 @@ impl TestApp {
             let _ = axum::serve(listener, app).await;
         });
 
-        let mut redis = connect(redis_url).await;
         let keys = RedisKeys::new(prefix);
         let (tenant_id, key) = match tenant {
             Some(tenant) => tenant,

@@ -4,10 +4,12 @@
 pub mod app;
 pub mod controlplane;
 pub mod mock;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod seed;
 pub mod temp_dir;
 
 pub use app::{chat_body, parse_sse, SseFrame, StreamResponse, TestApp, TestResponse};
+pub use redis_cluster::RedisCluster;
 pub use redis_server::RedisServer;
 pub use temp_dir::TempDir;

@@ -1,15 +1,18 @@
 //! Writes tenants' key records into Redis through `common`, the way the control plane
 //! publishes them (used by tests and by `scripts/dev` until the control plane issues keys).
+//! Generic over the connection: a single server's `ConnectionManager` or a Redis Cluster
+//! connection (`aig_dataplane::redis_conn::RedisConn`).
 
 use aig_common::api_key::ApiKey;
 use aig_common::key_record::KeyRecord;
 use aig_common::redis_keys::RedisKeys;
+use redis::aio::ConnectionLike;
 use redis::AsyncCommands;
 
 /// Creates a fresh key for `tenant_id` and publishes its record. `ttl_secs` bounds how
 /// long the record lives (tests), `None` keeps it.
-pub async fn publish_new_key(
-    redis: &mut redis::aio::ConnectionManager,
+pub async fn publish_new_key<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     tenant_id: &str,
     ttl_secs: Option<u64>,
@@ -25,8 +28,8 @@ pub async fn publish_new_key(
 }
 
 /// Marks a key revoked in Redis.
-pub async fn revoke_key(
-    redis: &mut redis::aio::ConnectionManager,
+pub async fn revoke_key<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     key: &ApiKey,
     tenant_id: &str,
@@ -39,8 +42,8 @@ pub async fn revoke_key(
     write_record(redis, keys, key, &record, Some(3600)).await
 }
 
-async fn write_record(
-    redis: &mut redis::aio::ConnectionManager,
+async fn write_record<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     key: &ApiKey,
     record: &KeyRecord,
@@ -57,8 +60,8 @@ async fn write_record(
 }
 
 /// Sets a tag's (or `*`'s) monthly cap in cents, as the control plane publishes budgets.
-pub async fn set_budget(
-    redis: &mut redis::aio::ConnectionManager,
+pub async fn set_budget<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     tenant_id: &str,
     tag: &str,
@@ -68,8 +71,8 @@ pub async fn set_budget(
 }
 
 /// Sets the tenant's prepaid balance in micro-USD.
-pub async fn set_balance(
-    redis: &mut redis::aio::ConnectionManager,
+pub async fn set_balance<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     tenant_id: &str,
     balance_micros: i64,
@@ -84,8 +87,8 @@ pub async fn set_balance(
 }
 
 /// Sets the tenant's status (`active` or `suspended`).
-pub async fn set_status(
-    redis: &mut redis::aio::ConnectionManager,
+pub async fn set_status<C: ConnectionLike + Send + Sync>(
+    redis: &mut C,
     keys: &RedisKeys,
     tenant_id: &str,
     status: &str,
