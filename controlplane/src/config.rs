@@ -57,6 +57,9 @@ pub struct Config {
     /// `AIG_INGEST_CLAIM_IDLE_MS`: how long another consumer's unacknowledged usage events
     /// wait before this instance claims them (that consumer is presumed dead).
     pub ingest_claim_idle: Duration,
+    /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`): verifies `POST /webhooks/stripe`; unset, billing
+    /// is off and the webhook answers 503 `billing_disabled`.
+    pub stripe_webhook_secret: Option<SecretString>,
 }
 
 impl Config {
@@ -167,6 +170,22 @@ impl Config {
                 })?,
         };
 
+        let stripe_webhook_secret = match get("STRIPE_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(secret)
+                if !secret.starts_with("whsec_")
+                    || secret.len() < 16
+                    || secret.chars().any(char::is_whitespace) =>
+            {
+                return Err(err(
+                    "STRIPE_WEBHOOK_SECRET",
+                    "must be the endpoint's signing secret as Stripe shows it (whsec_…, \
+                     no whitespace)",
+                ))
+            }
+            Some(secret) => Some(SecretString::from(secret)),
+        };
+
         Ok(Config {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -177,6 +196,7 @@ impl Config {
             log_format,
             ingest_consumer,
             ingest_claim_idle,
+            stripe_webhook_secret,
         })
     }
 
@@ -239,6 +259,10 @@ mod tests {
         assert_eq!(c.redis_prefix, "aig:");
         assert_eq!(c.trial_credit_cents, 300);
         assert_eq!(c.database_url.expose_secret(), "postgres://localhost/aig");
+        assert!(
+            c.stripe_webhook_secret.is_none(),
+            "billing is off by default"
+        );
     }
 
     #[test]
@@ -253,6 +277,8 @@ mod tests {
             ("AIG_JWT_SECRET", "short"),
             ("AIG_LOG_FORMAT", "xml"),
             ("AIG_REDIS_PREFIX", "a{b}:"),
+            ("STRIPE_WEBHOOK_SECRET", "not-a-whsec-secret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value}");

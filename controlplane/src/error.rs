@@ -69,6 +69,10 @@ pub enum Error {
     #[error("{message}")]
     Conflict { message: String, code: &'static str },
 
+    /// `STRIPE_WEBHOOK_SECRET` is not set.
+    #[error("billing is not configured on this control plane (STRIPE_WEBHOOK_SECRET)")]
+    BillingDisabled,
+
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 
@@ -102,9 +106,10 @@ impl Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::Redis(_) | Error::RedisConnect(_) | Error::ConnectTimeout { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::BillingDisabled
+            | Error::Redis(_)
+            | Error::RedisConnect(_)
+            | Error::ConnectTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config(_)
             | Error::InvalidDatabaseUrl(_)
@@ -124,6 +129,7 @@ impl Error {
             Error::TenantSuspended => "tenant_suspended",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } => code,
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::BillingDisabled => "billing_disabled",
             _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
             _ => "internal_error",
         }
@@ -144,6 +150,7 @@ impl Error {
     /// What the caller may read: the message for 4xx, a generic sentence for 5xx.
     fn public_message(&self) -> String {
         match self.status_code() {
+            _ if matches!(self, Error::BillingDisabled) => self.to_string(),
             StatusCode::SERVICE_UNAVAILABLE => {
                 "the control plane cannot reach its storage right now; try again shortly".into()
             }

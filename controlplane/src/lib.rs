@@ -18,6 +18,7 @@ pub mod routes;
 pub mod serve;
 pub mod spend;
 pub mod state;
+pub mod stripe;
 pub mod telemetry;
 
 use axum::routing::{delete, get, post};
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::keys::list).post(routes::keys::create),
         )
         .route("/dashboard/keys/{id}/revoke", post(routes::keys::revoke))
+        .route("/webhooks/stripe", post(routes::webhooks::stripe))
         .route("/static/app.css", get(routes::pages::app_css))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod pages;
 pub mod session;
 pub mod usage;
+pub mod webhooks;
 
 use crate::error::Error;
 use axum::body::Bytes;
