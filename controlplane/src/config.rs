@@ -12,6 +12,8 @@ use std::time::Duration;
 const MIN_JWT_SECRET_LEN: usize = 32;
 /// Largest `AIG_TRIAL_CREDIT_CENTS`: USD 100,000, far beyond any sensible trial.
 const MAX_TRIAL_CREDIT_CENTS: u64 = 10_000_000;
+/// Largest top-up bound (`AIG_TOPUP_MIN_CENTS`, `AIG_TOPUP_MAX_CENTS`): USD 100,000.
+const MAX_TOPUP_CENTS: u64 = 10_000_000;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {why}")]
@@ -60,6 +62,13 @@ pub struct Config {
     /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`): verifies `POST /webhooks/stripe`; unset, billing
     /// is off and the webhook answers 503 `billing_disabled`.
     pub stripe_webhook_secret: Option<SecretString>,
+    /// `STRIPE_SECRET_KEY`: creates Checkout Sessions; unset, the top-up form is off.
+    pub stripe_secret_key: Option<SecretString>,
+    /// `STRIPE_API_BASE`: Stripe's API, or a local fake in dev and tests.
+    pub stripe_api_base: String,
+    /// `AIG_TOPUP_MIN_CENTS` / `AIG_TOPUP_MAX_CENTS`: bounds of one top-up.
+    pub topup_min_cents: u64,
+    pub topup_max_cents: u64,
 }
 
 impl Config {
@@ -186,6 +195,42 @@ impl Config {
             Some(secret) => Some(SecretString::from(secret)),
         };
 
+        let stripe_secret_key =
+            var("STRIPE_SECRET_KEY").map(|k| SecretString::from(k.trim().to_owned()));
+        let stripe_api_base = var("STRIPE_API_BASE")
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "https://api.stripe.com".into());
+        match url::Url::parse(&stripe_api_base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(err(
+                    "STRIPE_API_BASE",
+                    format!("{stripe_api_base:?} is not an http(s) URL"),
+                ))
+            }
+        }
+        let cents = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|c| (1..=MAX_TOPUP_CENTS).contains(c))
+                    .ok_or_else(|| {
+                        err(name, format!("{raw:?} is not a whole number of cents from 1 to {MAX_TOPUP_CENTS}"))
+                    }),
+            }
+        };
+        let topup_min_cents = cents("AIG_TOPUP_MIN_CENTS", 500)?;
+        let topup_max_cents = cents("AIG_TOPUP_MAX_CENTS", 100_000)?;
+        if topup_max_cents < topup_min_cents {
+            return Err(err(
+                "AIG_TOPUP_MAX_CENTS",
+                format!("{topup_max_cents} is below AIG_TOPUP_MIN_CENTS ({topup_min_cents})"),
+            ));
+        }
+
         Ok(Config {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -197,6 +242,10 @@ impl Config {
             ingest_consumer,
             ingest_claim_idle,
             stripe_webhook_secret,
+            stripe_secret_key,
+            stripe_api_base,
+            topup_min_cents,
+            topup_max_cents,
         })
     }
 
@@ -263,6 +312,8 @@ mod tests {
             c.stripe_webhook_secret.is_none(),
             "billing is off by default"
         );
+        assert_eq!(c.stripe_api_base, "https://api.stripe.com");
+        assert_eq!((c.topup_min_cents, c.topup_max_cents), (500, 100_000));
     }
 
     #[test]
@@ -279,6 +330,10 @@ mod tests {
             ("AIG_REDIS_PREFIX", "a{b}:"),
             ("STRIPE_WEBHOOK_SECRET", "not-a-whsec-secret"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_"),
+            ("STRIPE_API_BASE", "ftp://stripe"),
+            ("AIG_TOPUP_MIN_CENTS", "0"),
+            ("AIG_TOPUP_MAX_CENTS", "ten"),
+            ("AIG_TOPUP_MAX_CENTS", "100"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value}");

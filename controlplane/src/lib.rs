@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::keys::list).post(routes::keys::create),
         )
         .route("/dashboard/keys/{id}/revoke", post(routes::keys::revoke))
+        .route("/billing", get(routes::billing::page))
+        .route("/billing/checkout", post(routes::billing::checkout))
         .route("/webhooks/stripe", post(routes::webhooks::stripe))
         .route("/static/app.css", get(routes::pages::app_css))
         .route("/healthz", get(routes::health::healthz))

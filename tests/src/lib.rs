@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod controlplane;
+pub mod fake_stripe;
 pub mod mock;
 pub mod redis_cluster;
 pub mod redis_server;

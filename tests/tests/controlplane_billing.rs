@@ -12,6 +12,7 @@
 use aig_common::budget::tenant_fields;
 use aig_tests::chat_body;
 use aig_tests::controlplane::TestControlPlane;
+use aig_tests::fake_stripe::FakeStripe;
 use aig_tests::TestResponse;
 use hmac::{Hmac, Mac};
 use redis::AsyncCommands;
@@ -280,4 +281,105 @@ async fn without_a_webhook_secret_billing_is_disabled(pool: PgPool) {
 
     assert_eq!(r.status, 503, "{:?}", r.body);
     assert_eq!(r.error_code(), Some("billing_disabled"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn checkout_sends_the_amount_and_tenant_to_stripe_and_paying_credits_the_tenant(
+    pool: PgPool,
+) {
+    let stripe = FakeStripe::start(SECRET).await;
+    let base = stripe.base_url();
+    let cp = TestControlPlane::spawn_with(
+        pool.clone(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("STRIPE_SECRET_KEY", "sk_test_fake_key"),
+            ("STRIPE_API_BASE", &base),
+        ],
+    )
+    .await;
+    stripe.set_webhook_url(&cp.url("/webhooks/stripe"));
+    let mut browser = cp.browser();
+    browser
+        .sign_up("Payers", "payer@example.com", "correct horse battery")
+        .await;
+    let tenant: Uuid = sqlx::query_scalar("select tenant_id from app_user where email = $1")
+        .bind("payer@example.com")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let billing = browser.get("/billing").await;
+    assert_eq!(billing.status, 200, "{}", billing.html);
+    assert!(billing.html.contains("$3.00"), "the trial credit is shown");
+    assert!(billing.html.contains("trial credit"));
+    let too_small = browser.post("/billing/checkout", &[("amount", "1")]).await;
+    let too_large = browser
+        .post("/billing/checkout", &[("amount", "1000.01")])
+        .await;
+    let forged = browser
+        .post_raw("/billing/checkout", &[("amount", "25")])
+        .await;
+    assert_eq!(too_small.status, 422);
+    assert_eq!(too_large.status, 422);
+    assert_eq!(forged.status, 403, "no CSRF token, no session");
+    assert!(stripe.sessions().is_empty());
+
+    let redirect = browser.post("/billing/checkout", &[("amount", "25")]).await;
+
+    assert_eq!(redirect.status, 303, "{}", redirect.html);
+    let sessions = stripe.sessions();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+    assert_eq!(
+        redirect.location(),
+        Some(format!("{base}/pay/{}", session.id).as_str())
+    );
+    assert_eq!(
+        session.authorization.as_deref(),
+        Some("Bearer sk_test_fake_key")
+    );
+    for (field, value) in [
+        ("mode", "payment"),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "2500"),
+        ("line_items[0][quantity]", "1"),
+        ("metadata[tenant_id]", tenant.to_string().as_str()),
+    ] {
+        assert_eq!(session.field(field), Some(value), "{field}");
+    }
+    assert!(session
+        .field("line_items[0][price_data][product_data][name]")
+        .is_some());
+    let success_url = session.field("success_url").unwrap();
+    assert!(
+        success_url.starts_with(&cp.url("/billing")),
+        "{success_url}"
+    );
+    assert!(session.field("cancel_url").is_some());
+
+    // The payer presses Pay on Stripe's page; Stripe sends the signed webhook.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let paid = no_redirects
+        .post(redirect.location().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+    assert_eq!(
+        paid.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some(success_url)
+    );
+    assert_eq!(
+        top_ups(&pool, tenant).await,
+        [(2_500 * MICROS_PER_CENT, session.id.clone())]
+    );
+    let expected = (300 + 2_500) * MICROS_PER_CENT;
+    assert_eq!(ledger_sum(&pool, tenant).await, expected);
+    assert_eq!(redis_balance(&cp, tenant).await, expected);
+    let after = browser.get("/billing?checkout=success").await;
+    assert!(after.html.contains("$28.00"), "{}", after.html);
 }

@@ -91,3 +91,28 @@ pub async fn balance(e: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<i6
     .fetch_one(e)
     .await
 }
+
+/// One entry as the billing page shows it.
+pub struct EntryRow {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub kind: String,
+    pub amount_micros: i64,
+    pub reason: Option<String>,
+}
+
+/// The tenant's latest `limit` entries, newest first.
+pub async fn recent(
+    e: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<EntryRow>> {
+    sqlx::query_as!(
+        EntryRow,
+        "select created_at, kind, amount_micros, reason from ledger_entry
+          where tenant_id = $1 order by created_at desc, id desc limit $2",
+        tenant_id,
+        limit
+    )
+    .fetch_all(e)
+    .await
+}

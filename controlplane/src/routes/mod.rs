@@ -2,6 +2,7 @@
 //! ignores `Content-Type` and fallbacks that answer in the API's error shape.
 
 pub mod balance;
+pub mod billing;
 pub mod budgets;
 pub mod health;
 pub mod keys;

@@ -1,0 +1,241 @@
+//! `FakeStripe`: the part of Stripe that top-ups use, offline, on port 0. It records every
+//! `POST /v1/checkout/sessions` (form fields as sent), answers with a session whose `url` is
+//! its own checkout page, and that page's Pay button sends the control plane a
+//! `checkout.session.completed` webhook signed the way Stripe signs (HMAC-SHA256 over
+//! `"{t}.{body}"` with the endpoint secret), then sends the payer to `success_url`.
+#![expect(
+    clippy::expect_used,
+    reason = "test kit: a failed set-up must fail the test at once, with the reason"
+)]
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One Checkout Session as the control plane asked for it.
+#[derive(Clone, Debug)]
+pub struct CreatedSession {
+    pub id: String,
+    /// The `Authorization` header it came with.
+    pub authorization: Option<String>,
+    /// The form fields, e.g. `line_items[0][price_data][unit_amount]`.
+    pub fields: HashMap<String, String>,
+}
+
+impl CreatedSession {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: Vec<CreatedSession>,
+    webhook_url: Option<String>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    base: String,
+    secret: String,
+    client: reqwest::Client,
+}
+
+pub struct FakeStripe {
+    pub addr: SocketAddr,
+    shared: Shared,
+    server: tokio::task::AbortHandle,
+}
+
+/// `Stripe-Signature` for `body` at `t`, as Stripe computes it.
+pub fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+impl FakeStripe {
+    /// Starts a fake Stripe whose webhooks are signed with `webhook_secret`.
+    pub async fn start(webhook_secret: &str) -> FakeStripe {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Shared {
+            inner: Arc::default(),
+            base: format!("http://{addr}"),
+            secret: webhook_secret.to_owned(),
+            client: reqwest::Client::new(),
+        };
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(create_session))
+            .route("/pay/{id}", get(pay_page).post(pay))
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeStripe {
+            addr,
+            shared,
+            server: server.abort_handle(),
+        }
+    }
+
+    /// What to give the control plane as `STRIPE_API_BASE`.
+    pub fn base_url(&self) -> String {
+        self.shared.base.clone()
+    }
+
+    /// Where the Pay button delivers `checkout.session.completed`.
+    pub fn set_webhook_url(&self, url: &str) {
+        self.shared.inner.lock().expect("lock").webhook_url = Some(url.to_owned());
+    }
+
+    /// Every session created so far, oldest first.
+    pub fn sessions(&self) -> Vec<CreatedSession> {
+        self.shared.inner.lock().expect("lock").sessions.clone()
+    }
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn create_session(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if authorization.is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "no API key"}})),
+        )
+            .into_response();
+    }
+    let mut inner = shared.inner.lock().expect("lock");
+    let id = format!("cs_test_fake_{}", inner.sessions.len() + 1);
+    inner.sessions.push(CreatedSession {
+        id: id.clone(),
+        authorization,
+        fields: fields.into_iter().collect(),
+    });
+    Json(json!({
+        "id": id,
+        "object": "checkout.session",
+        "url": format!("{}/pay/{id}", shared.base),
+    }))
+    .into_response()
+}
+
+fn find(shared: &Shared, id: &str) -> Option<CreatedSession> {
+    let inner = shared.inner.lock().expect("lock");
+    inner.sessions.iter().find(|s| s.id == id).cloned()
+}
+
+async fn pay_page(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(session) = find(&shared, &id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let amount = session
+        .field("line_items[0][price_data][unit_amount]")
+        .unwrap_or("?");
+    Html(format!(
+        "<!doctype html><title>Fake Stripe Checkout</title>\
+         <h1>Fake Stripe Checkout</h1><p>Pay {amount} cents (USD) to AIgateway.</p>\
+         <form method=\"post\" action=\"/pay/{id}\"><button type=\"submit\">Pay</button></form>"
+    ))
+    .into_response()
+}
+
+/// The Pay button: sends the signed `checkout.session.completed`, then redirects to
+/// `success_url` (or answers 502 with what the webhook said, if it refused).
+async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(session) = find(&shared, &id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(webhook_url) = shared.inner.lock().expect("lock").webhook_url.clone() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no webhook URL set").into_response();
+    };
+    let unit: i64 = session
+        .field("line_items[0][price_data][unit_amount]")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_default();
+    let quantity: i64 = session
+        .field("line_items[0][quantity]")
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(1);
+    let metadata: serde_json::Map<String, serde_json::Value> = session
+        .fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+            Some((key.to_owned(), json!(v)))
+        })
+        .collect();
+    let body = json!({
+        "id": format!("evt_fake_{id}"),
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": {"object": {
+            "id": id,
+            "object": "checkout.session",
+            "mode": session.field("mode"),
+            "payment_status": "paid",
+            "status": "complete",
+            "currency": session.field("line_items[0][price_data][currency]"),
+            "amount_total": unit * quantity,
+            "client_reference_id": session.field("client_reference_id"),
+            "metadata": metadata,
+        }},
+    })
+    .to_string();
+    let signature = stripe_signature(&shared.secret, unix_now(), &body);
+    let delivered = shared
+        .client
+        .post(&webhook_url)
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    match delivered {
+        Ok(r) if r.status().is_success() => {
+            Redirect::to(session.field("success_url").unwrap_or("/")).into_response()
+        }
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            (
+                StatusCode::BAD_GATEWAY,
+                format!("webhook answered {status}: {text}"),
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("webhook failed: {e}")).into_response(),
+    }
+}
