@@ -42,15 +42,15 @@ const MODELS: &[(&str, &str, &str)] = &[
 ];
 
 /// `(id, display name)` of the provider's models; a provider the table does not know lists one
-/// placeholder so its list is never empty.
+/// generic `mock-model`, as a real provider always lists at least one model.
 pub(crate) fn list(provider: &str) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
     let known = MODELS.iter().any(|(p, _, _)| *p == provider);
-    let placeholder = (!known).then_some(("mock-model", "Mock model"));
+    let generic = (!known).then_some(("mock-model", "Mock model"));
     MODELS
         .iter()
         .filter(move |(p, _, _)| *p == provider)
         .map(|(_, id, name)| (*id, *name))
-        .chain(placeholder)
+        .chain(generic)
 }
 
 /// `GET /{provider}/v1/models`, failing like the provider's mode says.
