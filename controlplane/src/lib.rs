@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -20,6 +21,7 @@ pub mod spend;
 pub mod state;
 pub mod stripe;
 pub mod telemetry;
+pub mod view;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -59,10 +61,12 @@ pub fn router(state: AppState) -> Router {
         .route("/billing/checkout", post(routes::billing::checkout))
         .route("/webhooks/stripe", post(routes::webhooks::stripe))
         .route("/static/app.css", get(routes::pages::app_css))
+        .route("/static/app.js", get(routes::pages::app_js))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(routes::pages::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::observe,

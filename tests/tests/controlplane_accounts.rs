@@ -149,7 +149,7 @@ async fn login_accepts_the_password_and_refuses_wrong_ones_and_unknown_emails_al
     assert_eq!(before.status, 303);
     assert_eq!(before.location(), Some("/login"));
     assert_eq!(good.status, 303);
-    assert_eq!(good.location(), Some("/dashboard/keys"));
+    assert_eq!(good.location(), Some("/dashboard"));
     assert_eq!(after.status, 200);
     assert!(after.html.contains("ada@acme.test"));
 }

@@ -74,13 +74,25 @@ pub fn clear_cookie(headers: &HeaderMap) -> String {
 }
 
 /// A signed-in person. Extracting it from a request without a valid session redirects to
-/// `/login`; a suspended tenant's session is refused with 403.
+/// `/login`; a suspended tenant's session is refused with 403, except for a platform admin,
+/// who must be able to reinstate tenants whatever became of their own.
 #[derive(Clone, Debug)]
 pub struct SignedIn {
     pub user_id: Uuid,
     pub tenant_id: Uuid,
     pub email: String,
     pub org: String,
+    /// `owner` or `member` of the tenant.
+    pub role: String,
+    /// May use `/admin`.
+    pub is_platform_admin: bool,
+}
+
+impl SignedIn {
+    /// Owners manage the team; members do everything else.
+    pub fn is_owner(&self) -> bool {
+        self.role == "owner"
+    }
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -95,7 +107,7 @@ impl FromRequestParts<AppState> for SignedIn {
             .map_err(|e| PageError::Server(e.into()))?
             .filter(|u| u.tenant_id == claims.tid)
             .ok_or(PageError::SignedOut)?;
-        if user.tenant_status == STATUS_SUSPENDED {
+        if user.tenant_status == STATUS_SUSPENDED && !user.is_platform_admin {
             return Err(PageError::Suspended);
         }
         Ok(SignedIn {
@@ -103,6 +115,8 @@ impl FromRequestParts<AppState> for SignedIn {
             tenant_id: user.tenant_id,
             email: user.email,
             org: user.tenant_name,
+            role: user.role,
+            is_platform_admin: user.is_platform_admin,
         })
     }
 }

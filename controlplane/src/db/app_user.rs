@@ -66,6 +66,9 @@ pub struct SessionUser {
     pub tenant_name: String,
     /// `active` or `suspended`.
     pub tenant_status: String,
+    /// `owner` or `member`.
+    pub role: String,
+    pub is_platform_admin: bool,
 }
 
 pub async fn find_session_user(
@@ -75,7 +78,7 @@ pub async fn find_session_user(
     sqlx::query_as!(
         SessionUser,
         "select u.id as user_id, u.tenant_id, u.email, t.name as tenant_name,
-                t.status as tenant_status
+                t.status as tenant_status, u.role, u.is_platform_admin
            from app_user u
            join tenant t on t.id = u.tenant_id
           where u.id = $1",

@@ -8,7 +8,7 @@ use crate::auth::csrf;
 use crate::auth::session::SignedIn;
 use crate::db;
 use crate::error::Error;
-use crate::routes::pages::{render, PageError};
+use crate::routes::pages::{render, Chrome, PageError};
 use crate::state::AppState;
 use aig_common::budget::MICROS_PER_CENT;
 use askama::Template;
@@ -64,9 +64,7 @@ fn parse_dollars(raw: &str) -> Option<u64> {
 #[derive(Template)]
 #[template(path = "billing.html")]
 struct BillingPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    org: &'a str,
+    chrome: Chrome,
     balance: String,
     entries: Vec<EntryView>,
     enabled: bool,
@@ -97,9 +95,7 @@ async fn billing_page(
         .collect();
     let config = state.config();
     let page = BillingPage {
-        user: Some(&who.email),
-        csrf,
-        org: &who.org,
+        chrome: Chrome::signed_in(who, csrf, "billing"),
         balance: dollars(balance),
         entries,
         enabled: config.stripe_secret_key.is_some(),

@@ -6,7 +6,7 @@ use crate::auth::csrf;
 use crate::auth::session::SignedIn;
 use crate::db;
 use crate::error::Error;
-use crate::routes::pages::{render, PageError};
+use crate::routes::pages::{render, Chrome, PageError};
 use crate::routes::session::CsrfForm;
 use crate::state::AppState;
 use askama::Template;
@@ -35,9 +35,7 @@ fn when(t: DateTime<Utc>) -> String {
 #[derive(Template)]
 #[template(path = "keys.html")]
 struct KeysPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    org: &'a str,
+    chrome: Chrome,
     keys: Vec<KeyView>,
     /// A key just created, shown this once.
     new_key: Option<&'a str>,
@@ -68,9 +66,7 @@ pub async fn keys_page(
         })
         .collect();
     let page = KeysPage {
-        user: Some(&who.email),
-        csrf,
-        org: &who.org,
+        chrome: Chrome::signed_in(who, csrf, "keys"),
         keys,
         new_key: new_key.map(|(k, _)| k),
         welcome: new_key.is_some_and(|(_, w)| w),

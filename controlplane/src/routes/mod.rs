@@ -14,7 +14,8 @@ pub mod webhooks;
 use crate::error::Error;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::Uri;
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 /// A JSON request body, whatever the `Content-Type` says: `curl -d '{…}'` sends
@@ -44,8 +45,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-pub async fn not_found(uri: Uri) -> Error {
-    Error::not_found(format!("no route for {}", uri.path()), "not_found")
+/// An unknown path: the HTML 404 page for a browser, the API's JSON error for anything else
+/// (API paths always answer JSON).
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let api = ["/v1/", "/webhooks/", "/healthz", "/metrics"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !api {
+        return pages::PageError::NotFound.into_response();
+    }
+    Error::not_found(format!("no route for {path}"), "not_found").into_response()
 }
 
 pub async fn method_not_allowed() -> Error {

@@ -1,10 +1,47 @@
-//! What the HTML pages share: rendering askama templates (`web/templates`), the stylesheet
-//! (`web/static`, compiled in), and [`PageError`], the pages' errors as HTML pages.
+//! What the HTML pages share: rendering askama templates (`web/templates`) inside the
+//! [`Chrome`] frame, the stylesheet and script (`web/static`, compiled in), the security
+//! headers of every response, and [`PageError`], the pages' errors as HTML pages.
 
+use crate::auth::session::SignedIn;
 use crate::error::{Error, ServerErrorDetail};
 use askama::Template;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+
+/// The pages' Content-Security-Policy: nothing but our own files — no inline script or
+/// style, no framing. Charts are inline SVG, which needs no exception.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Adds the security headers to every response: `nosniff` and a referrer policy everywhere;
+/// on HTML pages also the CSP and `X-Frame-Options`.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if is_html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
+}
 
 /// `GET /static/app.css`.
 pub async fn app_css() -> Response {
@@ -14,6 +51,18 @@ pub async fn app_css() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../../web/static/app.css"),
+    )
+        .into_response()
+}
+
+/// `GET /static/app.js`: the little the pages do in the browser (copy buttons, confirmations).
+pub async fn app_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../web/static/app.js"),
     )
         .into_response()
 }
@@ -30,13 +79,56 @@ pub fn render(template: &impl Template, status: StatusCode, cookies: &[String]) 
     let mut response = (status, axum::response::Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(cookie) {
             headers.append(header::SET_COOKIE, value);
         }
     }
     response
+}
+
+/// What every page's frame (`base.html`) shows: who is signed in, the navigation with the
+/// current section marked, and the CSRF token the logout form carries.
+pub struct Chrome {
+    /// The signed-in person's email; `None` on the public pages.
+    pub user: Option<String>,
+    /// The signed-in person's organisation.
+    pub org: String,
+    /// The CSRF token of this page's forms.
+    pub csrf: String,
+    /// Whether to show the platform admin's link.
+    pub admin: bool,
+    /// The navigation entry to mark as current (`"keys"`, `"usage"`, `"admin"`, …).
+    pub section: &'static str,
+}
+
+impl Chrome {
+    /// The frame of a dashboard page for `who`.
+    pub fn signed_in(who: &SignedIn, csrf: &str, section: &'static str) -> Chrome {
+        Chrome {
+            user: Some(who.email.clone()),
+            org: who.org.clone(),
+            csrf: csrf.to_owned(),
+            admin: who.is_platform_admin,
+            section,
+        }
+    }
+
+    /// The frame of a page for people who are not signed in.
+    pub fn public(csrf: &str) -> Chrome {
+        Chrome {
+            user: None,
+            org: String::new(),
+            csrf: csrf.to_owned(),
+            admin: false,
+            section: "",
+        }
+    }
+
+    /// Whether `section` is the current one (marks its navigation link).
+    pub fn is(&self, section: &str) -> bool {
+        self.section == section
+    }
 }
 
 /// A page's error, answered as an HTML page (or a redirect to the login page).
@@ -75,8 +167,7 @@ impl From<sqlx::Error> for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
+    chrome: Chrome,
     heading: &'a str,
     message: String,
     back: &'a str,
@@ -123,8 +214,7 @@ impl IntoResponse for PageError {
             }
         };
         let page = ErrorPage {
-            user: None,
-            csrf: "",
+            chrome: Chrome::public(""),
             heading,
             message,
             back,

@@ -7,7 +7,7 @@ use crate::auth::{cookie, csrf, login_limit, password};
 use crate::db;
 use crate::error::Error;
 use crate::routes::keys;
-use crate::routes::pages::{render, PageError};
+use crate::routes::pages::{render, Chrome, PageError};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, State};
@@ -26,8 +26,7 @@ const BAD_LOGIN: &str = "That email and password do not match an account.";
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
+    chrome: Chrome,
     error: Option<String>,
     org: &'a str,
     email: &'a str,
@@ -37,17 +36,15 @@ struct SignupPage<'a> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
+    chrome: Chrome,
     error: Option<&'a str>,
     email: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "logout.html")]
-struct LogoutPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
+struct LogoutPage {
+    chrome: Chrome,
 }
 
 /// The fields of a sign-up form; missing fields are empty (and then refused by validation).
@@ -88,8 +85,7 @@ fn client_ip(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
 pub async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (token, set) = csrf::token(&state, &headers);
     let page = SignupPage {
-        user: None,
-        csrf: &token,
+        chrome: Chrome::public(&token),
         error: None,
         org: "",
         email: "",
@@ -108,8 +104,7 @@ pub async fn signup(
     }
     let again = |error: String, status: StatusCode| {
         let page = SignupPage {
-            user: None,
-            csrf: &form.csrf,
+            chrome: Chrome::public(&form.csrf),
             error: Some(error),
             org: &form.org,
             email: &form.email,
@@ -151,6 +146,8 @@ pub async fn signup(
         tenant_id: created.tenant_id,
         email: form.email.trim().to_owned(),
         org: form.org.trim().to_owned(),
+        role: "owner".to_owned(),
+        is_platform_admin: false,
     };
     // The next page shows the key this once; reloading it does not show it again.
     let mut response = keys::keys_page(
@@ -171,12 +168,11 @@ pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Re
         .and_then(|t| session::decode(&state, t))
         .is_some()
     {
-        return Redirect::to("/dashboard/keys").into_response();
+        return Redirect::to("/dashboard").into_response();
     }
     let (token, set) = csrf::token(&state, &headers);
     let page = LoginPage {
-        user: None,
-        csrf: &token,
+        chrome: Chrome::public(&token),
         error: None,
         email: "",
     };
@@ -206,8 +202,7 @@ pub async fn login(
         password::verify_or_dummy(SecretString::from(form.password.clone()), hash).await?;
     let Some((user_id, tenant_id)) = who.filter(|_| matches) else {
         let page = LoginPage {
-            user: None,
-            csrf: &form.csrf,
+            chrome: Chrome::public(&form.csrf),
             error: Some(BAD_LOGIN),
             email: &form.email,
         };
@@ -218,7 +213,7 @@ pub async fn login(
     }
     let token = session::issue(&state, user_id, tenant_id)?;
     tracing::info!(tenant = %tenant_id, user = %user_id, "signed in");
-    let mut response = Redirect::to("/dashboard/keys").into_response();
+    let mut response = Redirect::to("/dashboard").into_response();
     append_cookie(&mut response, &session::set_cookie(&headers, &token));
     Ok(response)
 }
@@ -227,8 +222,7 @@ pub async fn login(
 pub async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (token, set) = csrf::token(&state, &headers);
     let page = LogoutPage {
-        user: None,
-        csrf: &token,
+        chrome: Chrome::public(&token),
     };
     render(&page, StatusCode::OK, &set.into_iter().collect::<Vec<_>>())
 }
