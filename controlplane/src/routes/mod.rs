@@ -4,6 +4,7 @@
 pub mod balance;
 pub mod billing;
 pub mod budgets;
+pub mod dashboard;
 pub mod health;
 pub mod keys;
 pub mod pages;

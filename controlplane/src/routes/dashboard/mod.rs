@@ -1,0 +1,2 @@
+//! The tenant dashboard's pages under `/dashboard/...`, one file per page; each answers HTML
+//! for the signed-in tenant only ([`crate::auth::session::SignedIn`]).
