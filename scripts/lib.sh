@@ -26,6 +26,17 @@ die() {
 ok() { printf '%sok%s %s\n' "$_c_green" "$_c_off" "$*" >&2; }
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# as_root COMMAND...: run COMMAND as root (directly when root, else through sudo -n).
+as_root() {
+    if ((EUID == 0)); then
+        DEBIAN_FRONTEND=noninteractive "$@"
+    elif have sudo; then
+        sudo -n env DEBIAN_FRONTEND=noninteractive "$@"
+    else
+        log "root is needed for: $*"
+        return 1
+    fi
+}
 
 # tcp_open HOST PORT: is something accepting connections there?
 tcp_open() {
