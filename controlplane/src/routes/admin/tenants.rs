@@ -132,7 +132,7 @@ pub async fn list(
             suspended: r.status == aig_common::budget::STATUS_SUSPENDED,
             balance: view::usd(r.balance_micros),
             negative: r.balance_micros < 0,
-            spend: view::usd(r.month_spend_micros),
+            spend: view::usd_fine(r.month_spend_micros),
             requests: view::count(r.month_requests),
             created: view::day(r.created_at.date_naive()),
         })
@@ -325,7 +325,7 @@ async fn tenant_page(
         name: tenant.name,
         balance: view::usd(balance),
         negative: balance < 0,
-        month_spend: view::usd(month_spend),
+        month_spend: view::usd_fine(month_spend),
         month: month.label,
         members,
         keys,
