@@ -598,3 +598,33 @@ async fn the_health_page_shows_until_when_and_why_a_provider_is_degraded_and_its
         clock(now - 30_000)
     )));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_tenants_list_shows_fifty_a_page_with_links_between_pages(pool: PgPool) {
+    // Arrange: 60 tenants besides the admin's
+    let cp = TestControlPlane::spawn(pool.clone()).await;
+    sqlx::query("insert into tenant (name) select 'Bulk ' || lpad(g::text, 2, '0') from generate_series(1, 60) g")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut browser = admin(&cp).await;
+    let rows = |page: &Page| page.html.matches(r#"<a href="/admin/tenants/"#).count();
+
+    // Act
+    let first = browser.get("/admin?sort=name").await;
+    let second = browser.get("/admin?sort=name&page=2").await;
+    let beyond = browser.get("/admin?sort=name&page=9").await;
+
+    // Assert
+    assert_eq!(rows(&first), 50);
+    assert!(first.html.contains("61 in all"), "{}", first.html);
+    assert!(first
+        .html
+        .contains(r#"href="/admin?sort=name&#38;page=2" rel="next""#));
+    assert!(first.html.contains(">Bulk 50</a>") && !first.html.contains(">Bulk 51</a>"));
+    assert_eq!(rows(&second), 11);
+    assert!(second.html.contains(">Bulk 51</a>") && second.html.contains(">Platform</a>"));
+    assert!(second.html.contains("Page 2 of 2"));
+    assert_eq!(beyond.status, 303);
+    assert_eq!(beyond.location(), Some("/admin?sort=name"));
+}

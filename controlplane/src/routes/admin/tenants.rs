@@ -121,6 +121,10 @@ pub async fn list(
         (page - 1) * PAGE_SIZE,
     )
     .await?;
+    if found.is_empty() && page > 1 {
+        // Past the last page (the list shrank, or a hand-made link): start over.
+        return Ok(Redirect::to(&list_link(&q, sort, 1)).into_response());
+    }
     let total = found.first().map_or(0, |r| r.total);
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     let rows = found
