@@ -230,6 +230,43 @@ pub async fn post_ledger_entry(state: &AppState, entry: &NewEntry<'_>) -> Result
     Ok(true)
 }
 
+/// Credits (positive `cents`) or debits (negative) the tenant by an operator's decision, with
+/// its reason, as an `adjustment` ledger entry that moves the published balance too. The
+/// same `idempotency_key` adjusts once; without one every call is new. Returns whether it
+/// was new.
+pub async fn adjust_credit(
+    state: &AppState,
+    tenant_id: Uuid,
+    cents: i64,
+    reason: &str,
+    idempotency_key: Option<&str>,
+) -> Result<bool, Error> {
+    if db::tenant::find(state.db(), tenant_id).await?.is_none() {
+        return Err(Error::not_found(
+            format!("no tenant {tenant_id}"),
+            "tenant_not_found",
+        ));
+    }
+    let amount_micros = cents
+        .checked_mul(MICROS_PER_CENT as i64)
+        .ok_or_else(|| Error::invalid("the amount is too large", Some("amount")))?;
+    let key = match idempotency_key {
+        Some(key) => format!("adjust:{key}"),
+        None => format!("adjust:{}", Uuid::new_v4()),
+    };
+    post_ledger_entry(
+        state,
+        &NewEntry {
+            tenant_id,
+            kind: LedgerKind::Adjustment,
+            amount_micros,
+            reason: Some(reason),
+            idempotency_key: &key,
+        },
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,21 @@ pub fn router(state: AppState) -> Router {
         .route("/billing", get(routes::billing::page))
         .route("/billing/checkout", post(routes::billing::checkout))
         .route("/webhooks/stripe", post(routes::webhooks::stripe))
+        .route("/admin", get(routes::admin::tenants::list))
+        .route("/admin/health", get(routes::admin::health::page))
+        .route("/admin/tenants/{id}", get(routes::admin::tenants::detail))
+        .route(
+            "/admin/tenants/{id}/suspend",
+            post(routes::admin::tenants::suspend),
+        )
+        .route(
+            "/admin/tenants/{id}/reinstate",
+            post(routes::admin::tenants::reinstate),
+        )
+        .route(
+            "/admin/tenants/{id}/credit",
+            post(routes::admin::tenants::credit),
+        )
         .route("/static/app.css", get(routes::pages::app_css))
         .route("/static/app.js", get(routes::pages::app_js))
         .route("/healthz", get(routes::health::healthz))

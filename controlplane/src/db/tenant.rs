@@ -71,3 +71,131 @@ pub async fn lock_balance(e: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> 
     .await
     .map(|_| ())
 }
+
+/// How the admin's tenant list is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminSort {
+    /// Month-to-date spend, largest first.
+    Spend,
+    /// Name, A to Z (case-insensitive).
+    Name,
+}
+
+impl AdminSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminSort::Spend => "spend",
+            AdminSort::Name => "name",
+        }
+    }
+}
+
+/// One tenant as the platform admin's list shows it.
+#[derive(Clone, Debug)]
+pub struct AdminTenantRow {
+    pub id: Uuid,
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    /// The owner's email (the earliest owner; any user if the tenant has no owner).
+    pub owner_email: Option<String>,
+    /// The ledger sum, micro-USD.
+    pub balance_micros: i64,
+    /// Spend since `month_start` per the rollups, micro-USD.
+    pub month_spend_micros: i64,
+    /// Requests since `month_start` per the rollups.
+    pub month_requests: i64,
+    /// How many tenants match the search in all (the same on every row).
+    pub total: i64,
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere, its `%`, `_` and `\` taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Every tenant matching `search` (case-insensitive, in the name, a user's email or the
+/// tenant id; empty matches all) with its balance and its spend and requests since
+/// `month_start`, in one query; `limit` rows from `offset`.
+pub async fn admin_list(
+    e: impl PgExecutor<'_>,
+    search: &str,
+    month_start: chrono::NaiveDate,
+    sort: AdminSort,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<AdminTenantRow>> {
+    let pattern = contains_pattern(search.trim());
+    sqlx::query_as!(
+        AdminTenantRow,
+        r#"select t.id, t.name, t.status, t.created_at,
+                  owner.email as "owner_email?",
+                  coalesce(l.balance, 0)::bigint as "balance_micros!",
+                  coalesce(u.spend, 0)::bigint as "month_spend_micros!",
+                  coalesce(u.requests, 0)::bigint as "month_requests!",
+                  count(*) over () as "total!"
+             from tenant t
+             left join lateral (
+                  select email from app_user
+                   where tenant_id = t.id
+                   order by role <> 'owner', created_at, id
+                   limit 1) owner on true
+             left join (
+                  select tenant_id, sum(amount_micros) as balance
+                    from ledger_entry group by tenant_id) l on l.tenant_id = t.id
+             left join (
+                  select tenant_id, sum(cost_micros) as spend, sum(requests) as requests
+                    from usage_daily where day >= $2 group by tenant_id) u
+                  on u.tenant_id = t.id
+            where $1 = '%%'
+               or t.name ilike $1
+               or t.id::text ilike $1
+               or exists (select 1 from app_user m
+                           where m.tenant_id = t.id and m.email ilike $1)
+            order by case when $3 = 'name' then lower(t.name) end,
+                     coalesce(u.spend, 0) desc,
+                     lower(t.name), t.id
+            limit $4 offset $5"#,
+        pattern,
+        month_start,
+        sort.as_str(),
+        limit,
+        offset
+    )
+    .fetch_all(e)
+    .await
+}
+
+/// A person of the tenant, for the admin's tenant page.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub email: String,
+    /// `owner` or `member`.
+    pub role: String,
+    pub is_platform_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The tenant's people, owners first, then by when they joined.
+pub async fn members(e: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<Vec<MemberRow>> {
+    sqlx::query_as!(
+        MemberRow,
+        "select email, role, is_platform_admin, created_at
+           from app_user
+          where tenant_id = $1
+          order by role <> 'owner', created_at, id",
+        tenant_id
+    )
+    .fetch_all(e)
+    .await
+}

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource, and what they share: a JSON body extractor that
 //! ignores `Content-Type` and fallbacks that answer in the API's error shape.
 
+pub mod admin;
 pub mod balance;
 pub mod billing;
 pub mod budgets;
