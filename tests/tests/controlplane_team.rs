@@ -634,3 +634,31 @@ async fn last_used_shows_when_a_key_served_a_request_through_the_data_plane(pool
     );
     assert_eq!(after.html.matches(">never</td>").count(), 1);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_owners_demoting_each_other_at_once_leave_exactly_one_owner(pool: PgPool) {
+    let cp = TestControlPlane::spawn(pool.clone()).await;
+    let mut ada = owner_of(&cp, "Acme", "ada@acme.test").await;
+    let mut bob = joined(&cp, &mut ada, "bob@acme.test", "owner").await;
+    bob.get("/dashboard/team").await;
+    let (ada_id, bob_id) = (
+        user_id(&pool, "ada@acme.test").await,
+        user_id(&pool, "bob@acme.test").await,
+    );
+
+    let ada_path = format!("/dashboard/team/members/{bob_id}/role");
+    let bob_path = format!("/dashboard/team/members/{ada_id}/role");
+    let (by_ada, by_bob) = tokio::join!(
+        ada.post(&ada_path, &[("role", "member")]),
+        bob.post(&bob_path, &[("role", "member")]),
+    );
+
+    let mut statuses = [by_ada.status, by_bob.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses[0], 303, "{} / {}", by_ada.html, by_bob.html);
+    assert!(statuses[1] == 403 || statuses[1] == 409, "{statuses:?}");
+    assert_eq!(
+        count(&pool, "select count(*) from app_user where role = 'owner'").await,
+        1
+    );
+}

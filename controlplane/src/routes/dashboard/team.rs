@@ -340,6 +340,9 @@ pub async fn change_role(
     }
     let mut tx = state.db().begin().await?;
     let owners = db::app_user::lock_owners(&mut *tx, who.tenant_id).await?;
+    if !owners.contains(&who.user_id) {
+        return Ok(forbidden()); // demoted by another owner since this request began
+    }
     let current = db::app_user::find_role(&mut *tx, who.tenant_id, id)
         .await?
         .ok_or(PageError::NotFound)?;
@@ -383,6 +386,9 @@ pub async fn remove_member(
     let id = parse_id(&id)?;
     let mut tx = state.db().begin().await?;
     let owners = db::app_user::lock_owners(&mut *tx, who.tenant_id).await?;
+    if !owners.contains(&who.user_id) {
+        return Ok(forbidden()); // demoted by another owner since this request began
+    }
     let current = db::app_user::find_role(&mut *tx, who.tenant_id, id)
         .await?
         .ok_or(PageError::NotFound)?;
