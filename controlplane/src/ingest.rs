@@ -406,9 +406,27 @@ async fn write_batch(
         let request_ids: Vec<String> = new_events.iter().map(|e| e.request_id.clone()).collect();
         let costs: Vec<i64> = new_events.iter().map(|e| clamp(e.cost_micros)).collect();
         db::ledger_entry::append_usage_debits(&mut *tx, tenant_id, &request_ids, &costs).await?;
+        let (key_ids, used_at) = last_uses(&new_events);
+        db::api_key::record_uses(&mut *tx, tenant_id, &key_ids, &used_at).await?;
     }
     tx.commit().await?;
     Ok(new_events.len())
+}
+
+/// Each key's latest arrival in the batch (one row per key), for `api_key.last_used_at`.
+fn last_uses(events: &[&UsageEvent]) -> (Vec<Uuid>, Vec<DateTime<Utc>>) {
+    let mut latest: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
+    for event in events {
+        let Ok(key_id) = Uuid::parse_str(&event.key_id) else {
+            continue;
+        };
+        let at = arrived_at(event);
+        latest
+            .entry(key_id)
+            .and_modify(|t| *t = (*t).max(at))
+            .or_insert(at);
+    }
+    latest.into_iter().unzip()
 }
 
 fn clamp(n: u64) -> i64 {

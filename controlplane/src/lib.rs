@@ -57,6 +57,27 @@ pub fn router(state: AppState) -> Router {
             get(routes::keys::list).post(routes::keys::create),
         )
         .route("/dashboard/keys/{id}/revoke", post(routes::keys::revoke))
+        .route("/dashboard/team", get(routes::dashboard::team::show_team))
+        .route(
+            "/dashboard/team/invitations",
+            post(routes::dashboard::team::invite_member),
+        )
+        .route(
+            "/dashboard/team/invitations/{id}/revoke",
+            post(routes::dashboard::team::revoke_invitation),
+        )
+        .route(
+            "/dashboard/team/members/{id}/role",
+            post(routes::dashboard::team::change_role),
+        )
+        .route(
+            "/dashboard/team/members/{id}/remove",
+            post(routes::dashboard::team::remove_member),
+        )
+        .route(
+            "/invite/{token}",
+            get(routes::invite::show_invitation).post(routes::invite::accept_invitation),
+        )
         .route("/billing", get(routes::billing::page))
         .route("/billing/checkout", post(routes::billing::checkout))
         .route("/webhooks/stripe", post(routes::webhooks::stripe))

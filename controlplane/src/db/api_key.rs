@@ -80,7 +80,8 @@ pub async fn touch_last_used(e: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<(
     .map(|_| ())
 }
 
-/// Every key of the tenant, revoked ones included (their records say so), oldest first.
+/// Every key of the tenant, revoked ones included (their records say so): active keys
+/// first, each group oldest first.
 pub async fn list_for_tenant(
     e: impl PgExecutor<'_>,
     tenant_id: Uuid,
@@ -91,7 +92,7 @@ pub async fn list_for_tenant(
                 revoked_at
            from api_key
           where tenant_id = $1
-          order by created_at, id",
+          order by revoked_at is not null, created_at, id",
         tenant_id
     )
     .fetch_all(e)
@@ -116,4 +117,27 @@ pub async fn revoke(
     )
     .fetch_optional(e)
     .await
+}
+
+/// Records the tenant's keys' latest uses seen in a usage batch: `last_used_at` moves
+/// forward to each key's time, never back (a redelivered batch changes nothing).
+pub async fn record_uses(
+    e: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    key_ids: &[Uuid],
+    used_at: &[DateTime<Utc>],
+) -> sqlx::Result<u64> {
+    sqlx::query!(
+        "update api_key k
+            set last_used_at = greatest(k.last_used_at, u.used_at)
+           from unnest($2::uuid[], $3::timestamptz[]) as u(key_id, used_at)
+          where k.tenant_id = $1 and k.id = u.key_id
+            and (k.last_used_at is null or k.last_used_at < u.used_at)",
+        tenant_id,
+        key_ids,
+        used_at
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected())
 }

@@ -87,3 +87,98 @@ pub async fn find_session_user(
     .fetch_optional(e)
     .await
 }
+
+/// A member of a tenant as the team page lists them.
+#[derive(Debug)]
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    /// `owner` or `member`.
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The tenant's people: owners first, then by when they joined.
+pub async fn list_for_tenant(e: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<Vec<Member>> {
+    sqlx::query_as!(
+        Member,
+        "select id, email, role, created_at
+           from app_user
+          where tenant_id = $1
+          order by role = 'owner' desc, created_at, id",
+        tenant_id
+    )
+    .fetch_all(e)
+    .await
+}
+
+/// Locks the tenant's owners' rows (`for update`) and returns their ids: inside a
+/// transaction, concurrent demotions and removals then take turns, so a check for "another
+/// owner remains" cannot be raced.
+pub async fn lock_owners(e: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "select id from app_user
+          where tenant_id = $1 and role = 'owner'
+          order by id
+            for update",
+        tenant_id
+    )
+    .fetch_all(e)
+    .await
+}
+
+/// The role of the tenant's user, `None` if the tenant has no such user.
+pub async fn find_role(
+    e: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "select role from app_user where tenant_id = $1 and id = $2",
+        tenant_id,
+        id
+    )
+    .fetch_optional(e)
+    .await
+}
+
+/// Sets the role of the tenant's user; `false` if the tenant has no such user.
+pub async fn set_role(
+    e: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    role: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query!(
+        "update app_user set role = $3, updated_at = now() where tenant_id = $1 and id = $2",
+        tenant_id,
+        id,
+        role
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected() > 0)
+}
+
+/// Deletes the tenant's user; `false` if the tenant has no such user. Their sessions end
+/// with them: every request re-reads the user.
+pub async fn delete(e: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query!(
+        "delete from app_user where tenant_id = $1 and id = $2",
+        tenant_id,
+        id
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected() > 0)
+}
+
+/// Whether an account with this email exists in any tenant (emails are globally unique).
+pub async fn email_taken(e: impl PgExecutor<'_>, email: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from app_user where lower(email) = lower($1)) as "taken!""#,
+        email
+    )
+    .fetch_one(e)
+    .await
+}

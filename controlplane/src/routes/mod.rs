@@ -7,6 +7,7 @@ pub mod billing;
 pub mod budgets;
 pub mod dashboard;
 pub mod health;
+pub mod invite;
 pub mod keys;
 pub mod pages;
 pub mod session;
