@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chain_log;
 pub mod charts;
 pub mod cli;
 pub mod config;
@@ -57,6 +58,11 @@ pub fn router(state: AppState) -> Router {
             get(routes::keys::list).post(routes::keys::create),
         )
         .route("/dashboard/keys/{id}/revoke", post(routes::keys::revoke))
+        .route("/dashboard/chains", get(routes::dashboard::chains::page))
+        .route(
+            "/dashboard/requests",
+            get(routes::dashboard::requests::page),
+        )
         .route("/billing", get(routes::billing::page))
         .route("/billing/checkout", post(routes::billing::checkout))
         .route("/webhooks/stripe", post(routes::webhooks::stripe))

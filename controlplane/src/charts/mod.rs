@@ -3,6 +3,8 @@
 //! every mark a `<title>` (the browser's tooltip) with its exact value. Colours come from
 //! the stylesheet's `.chart` classes.
 
+pub mod flow;
+
 use std::fmt::{self, Write};
 
 /// A rendered chart, written into a template with `{{ chart|safe }}`: its text parts are
