@@ -239,7 +239,7 @@ async fn the_request_log_lists_requests_newest_first_with_cost_and_chain(pool: P
     assert!(html.contains(&format!(
         r#"<li class="step served"><span class="chain">{CLAUDE}</span> <span class="badge ok">200</span>"#
     )));
-    assert!(html.contains(&format!("{RATE_LIMITED} → {CLAUDE}</td>")));
+    assert!(html.contains(&format!("{RATE_LIMITED}<br>→ {CLAUDE}</td>")));
     assert!(html.contains(r#"<span class="badge bad">503</span></td>"#));
     assert!(!html.contains("rel=\"next\""), "one page only");
 }

@@ -49,12 +49,19 @@ pub struct StepView {
 }
 
 pub struct RowView {
-    pub when: String,
+    /// `2026-11-22`.
+    pub date: String,
+    /// `14:05:09`.
+    pub time: String,
+    /// RFC 3339, for `<time datetime>`.
+    pub datetime: String,
     pub request_id: String,
     pub tag: String,
     pub requested_model: String,
-    pub served_by: String,
-    pub fell_back: bool,
+    /// Whether anything served.
+    pub served: bool,
+    /// The slug that served, when it was not the primary.
+    pub fell_back_to: Option<String>,
     pub status: i32,
     pub status_class: &'static str,
     pub latency: String,
@@ -191,12 +198,11 @@ fn row_view(row: LoggedRequest) -> RowView {
     let tokens =
         row.input_tokens + row.cache_read_tokens + row.cache_write_tokens + row.output_tokens;
     RowView {
-        when: format!("{} UTC", view::when_precise(row.ts)),
-        fell_back: row
-            .served_by
-            .as_deref()
-            .is_some_and(|s| s != row.requested_model),
-        served_by: row.served_by.unwrap_or_else(|| "nothing served".to_owned()),
+        date: row.ts.format("%Y-%m-%d").to_string(),
+        time: row.ts.format("%H:%M:%S").to_string(),
+        datetime: row.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        served: row.served_by.is_some(),
+        fell_back_to: row.served_by.filter(|s| *s != row.requested_model),
         request_id: row.request_id,
         tag: row.tag.unwrap_or_default(),
         requested_model: row.requested_model,
