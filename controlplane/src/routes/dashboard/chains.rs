@@ -86,8 +86,9 @@ fn parse_range(query: &RangeQuery, today: NaiveDate) -> (NaiveDate, NaiveDate, O
         if raw.is_empty() {
             return Ok(default);
         }
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-            .map_err(|_| format!("“{raw}” is not a date; use YYYY-MM-DD."))
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+            format!("“{raw}” is not a date (use YYYY-MM-DD); showing the last 7 days.")
+        })
     };
     let (from, to) = match (parse(&query.from, default_from), parse(&query.to, today)) {
         (Ok(from), Ok(to)) => (from, to),

@@ -215,7 +215,7 @@ fn row_view(row: LoggedRequest) -> RowView {
         latency: view::millis(row.latency_ms),
         tokens: view::count(tokens),
         tokens_detail: format!(
-            "{} in ({} cached, {} cache write) · {} out",
+            "{} in · {} cache read · {} cache write · {} out",
             view::count(row.input_tokens),
             view::count(row.cache_read_tokens),
             view::count(row.cache_write_tokens),
