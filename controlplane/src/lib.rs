@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chain_log;
 pub mod charts;
 pub mod cli;
 pub mod config;
@@ -77,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/invite/{token}",
             get(routes::invite::show_invitation).post(routes::invite::accept_invitation),
+        )
+        .route("/dashboard/chains", get(routes::dashboard::chains::page))
+        .route(
+            "/dashboard/requests",
+            get(routes::dashboard::requests::page),
         )
         .route("/billing", get(routes::billing::page))
         .route("/billing/checkout", post(routes::billing::checkout))

@@ -68,9 +68,15 @@ async fn every_page_in_the_navigation_answers_for_a_signed_in_tenant_and_links_t
         }
         assert!(page.html.contains(r#"aria-current="page""#), "{path}");
         assert!(!page.html.contains("style="), "{path} has an inline style");
-        assert!(!page.html.contains("<script>"), "{path} has an inline script");
+        assert!(
+            !page.html.contains("<script>"),
+            "{path} has an inline script"
+        );
         // The organisation's name is user data: escaped wherever it is shown.
-        assert!(!page.html.contains("Nav <Org>"), "{path} shows unescaped user data");
+        assert!(
+            !page.html.contains("Nav <Org>"),
+            "{path} shows unescaped user data"
+        );
         // Only platform admins see the admin link.
         assert!(!page.html.contains(r#"href="/admin""#), "{path}");
     }
@@ -102,7 +108,10 @@ async fn unknown_pages_are_an_html_404_for_browsers_and_json_for_api_clients(poo
         .starts_with("text/html"));
     let body = html.text().await.unwrap();
     assert!(body.contains("<h1>Not found</h1>"), "{body}");
-    assert!(body.contains(r#"href="/static/app.css""#), "the 404 page has the site's look");
+    assert!(
+        body.contains(r#"href="/static/app.css""#),
+        "the 404 page has the site's look"
+    );
     assert_eq!(api.status(), 404);
     let error: serde_json::Value = api.json().await.unwrap();
     assert_eq!(error["error"]["code"], "not_found");

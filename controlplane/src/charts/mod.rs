@@ -3,6 +3,7 @@
 //! every mark a `<title>` (the browser's tooltip) with its exact value. Colours come from
 //! the stylesheet's `.chart` classes.
 
+pub mod flow;
 pub mod timeline;
 
 use std::fmt::{self, Write};
