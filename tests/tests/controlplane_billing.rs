@@ -715,3 +715,82 @@ async fn an_adjustment_needs_a_reason_a_non_zero_amount_and_a_known_tenant(pool:
         300 * MICROS_PER_CENT
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_aig_fake_stripe_binary_takes_a_whole_top_up_offline(pool: PgPool) {
+    use tokio::io::AsyncBufReadExt;
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let stripe_base = format!("http://127.0.0.1:{port}");
+    let cp = TestControlPlane::spawn_with(
+        pool.clone(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("STRIPE_SECRET_KEY", "sk_test_dev_offline"),
+            ("STRIPE_API_BASE", &stripe_base),
+            ("AIG_TOPUP_FEE_PERCENT", "2.5"),
+        ],
+    )
+    .await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aig-fake-stripe"))
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--webhook-url", &cp.url("/webhooks/stripe")])
+        .env("STRIPE_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mut browser = cp.browser();
+    browser
+        .sign_up("Offline", "offline@example.com", "correct horse battery")
+        .await;
+    let tenant: Uuid = sqlx::query_scalar("select tenant_id from app_user where email = $1")
+        .bind("offline@example.com")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let redirect = browser.post("/billing/checkout", &[("amount", "40")]).await;
+    let pay_url = redirect.location().unwrap().to_owned();
+    let page = reqwest::get(&pay_url).await.unwrap().text().await.unwrap();
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&pay_url)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        first,
+        format!(
+            "aig-fake-stripe listening on {stripe_base} (webhooks to {})",
+            cp.url("/webhooks/stripe")
+        )
+    );
+    assert!(pay_url.starts_with(&stripe_base), "{pay_url}");
+    assert!(
+        page.contains("40.00 USD") && page.contains("1.00 USD"),
+        "{page}"
+    );
+    assert!(page.contains("41.00 USD"), "the total: {page}");
+    assert_eq!(paid.status(), 303);
+    assert_eq!(
+        paid.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some(cp.url("/billing?checkout=success").as_str())
+    );
+    let expected = (300 + 4_000) * MICROS_PER_CENT;
+    assert_eq!(ledger_sum(&pool, tenant).await, expected);
+    assert_eq!(redis_balance(&cp, tenant).await, expected);
+}
