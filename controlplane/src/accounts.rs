@@ -220,20 +220,47 @@ pub async fn set_suspended(
 /// Appends a credit or debit (top-up, adjustment) to the ledger and moves the published
 /// balance by the same amount, once per `idempotency_key`. Returns whether it was new.
 pub async fn post_ledger_entry(state: &AppState, entry: &NewEntry<'_>) -> Result<bool, Error> {
-    let mut tx = state.db().begin().await?;
-    db::tenant::lock_balance(&mut *tx, entry.tenant_id).await?;
-    if db::ledger_entry::append(&mut *tx, entry).await?.is_none() {
-        return Ok(false);
-    }
-    publish::balance_delta(state, entry.tenant_id, entry.amount_micros).await?;
-    tx.commit().await?;
-    Ok(true)
+    append_ledger_entry(state, entry)
+        .await
+        .map(|id| id.is_some())
 }
 
-/// Credits (positive `cents`) or debits (negative) the tenant by an operator's decision, with
-/// its reason, as an `adjustment` ledger entry that moves the published balance too. The
-/// same `idempotency_key` adjusts once; without one every call is new. Returns whether it
-/// was new.
+/// [`post_ledger_entry`], returning the new entry's id (`None`: the key was already used).
+pub async fn append_ledger_entry(
+    state: &AppState,
+    entry: &NewEntry<'_>,
+) -> Result<Option<Uuid>, Error> {
+    let mut tx = state.db().begin().await?;
+    db::tenant::lock_balance(&mut *tx, entry.tenant_id).await?;
+    let Some(id) = db::ledger_entry::append(&mut *tx, entry).await? else {
+        return Ok(None);
+    };
+    publish::balance_delta(state, entry.tenant_id, entry.amount_micros).await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// Largest single adjustment either way: USD 1,000,000.
+pub const MAX_ADJUSTMENT_CENTS: i64 = 100_000_000;
+/// Longest adjustment reason.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The ledger idempotency key of an operator's adjustment: namespaced so that a chosen key can
+/// never collide with a top-up's session id or a usage debit; a fresh one when none is given.
+pub fn adjustment_key(idempotency_key: Option<&str>) -> Result<String, Error> {
+    match idempotency_key.map(str::trim) {
+        None => Ok(format!("adjustment:{}", Uuid::new_v4())),
+        Some(key) if key.is_empty() || key.chars().count() > 200 => Err(Error::invalid(
+            "the idempotency key must be 1-200 characters",
+            Some("key"),
+        )),
+        Some(key) => Ok(format!("adjustment:{key}")),
+    }
+}
+
+/// An operator's credit (`cents` > 0) or debit (`cents` < 0) with a required reason, as an
+/// `adjustment` ledger entry that also moves the published balance. Once per idempotency key
+/// (a fresh key when `None`); returns whether it was new. Unknown tenant: `tenant_not_found`.
 pub async fn adjust_credit(
     state: &AppState,
     tenant_id: Uuid,
@@ -241,30 +268,58 @@ pub async fn adjust_credit(
     reason: &str,
     idempotency_key: Option<&str>,
 ) -> Result<bool, Error> {
+    let key = adjustment_key(idempotency_key)?;
+    adjust_credit_keyed(state, tenant_id, cents, reason, &key)
+        .await
+        .map(|id| id.is_some())
+}
+
+/// [`adjust_credit`] with the full ledger key (see [`adjustment_key`]), returning the new
+/// entry's id (`None`: already applied).
+pub async fn adjust_credit_keyed(
+    state: &AppState,
+    tenant_id: Uuid,
+    cents: i64,
+    reason: &str,
+    ledger_key: &str,
+) -> Result<Option<Uuid>, Error> {
+    if cents == 0 || cents.abs() > MAX_ADJUSTMENT_CENTS {
+        return Err(Error::invalid(
+            format!(
+                "the adjustment must be a non-zero number of cents within ±{MAX_ADJUSTMENT_CENTS}"
+            ),
+            Some("cents"),
+        ));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::invalid(
+            format!("a reason of 1-{MAX_REASON_CHARS} characters is required"),
+            Some("reason"),
+        ));
+    }
     if db::tenant::find(state.db(), tenant_id).await?.is_none() {
         return Err(Error::not_found(
             format!("no tenant {tenant_id}"),
             "tenant_not_found",
         ));
     }
-    let amount_micros = cents
-        .checked_mul(MICROS_PER_CENT as i64)
-        .ok_or_else(|| Error::invalid("the amount is too large", Some("amount")))?;
-    let key = match idempotency_key {
-        Some(key) => format!("adjust:{key}"),
-        None => format!("adjust:{}", Uuid::new_v4()),
-    };
-    post_ledger_entry(
+    let id = append_ledger_entry(
         state,
         &NewEntry {
             tenant_id,
             kind: LedgerKind::Adjustment,
-            amount_micros,
+            amount_micros: cents * MICROS_PER_CENT as i64,
             reason: Some(reason),
-            idempotency_key: &key,
+            idempotency_key: ledger_key,
         },
     )
-    .await
+    .await?;
+    match id {
+        Some(id) => tracing::info!(tenant = %tenant_id, entry = %id, cents, "credit adjusted"),
+        None => tracing::info!(tenant = %tenant_id, "credit adjustment already applied"),
+    }
+    Ok(id)
 }
 
 #[cfg(test)]

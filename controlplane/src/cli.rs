@@ -1,10 +1,11 @@
-//! Command-line arguments and what each command does: `migrate`, `serve`, `tenant create`.
+//! Command-line arguments and what each command does: `migrate`, `serve`, `tenant create`,
+//! `credit adjust`.
 
 use crate::accounts::{self, NewTenant};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{migrate, serve, telemetry};
+use crate::{db, migrate, serve, telemetry, view};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
@@ -25,6 +26,9 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Correct tenants' credit.
+    #[command(subcommand)]
+    Credit(CreditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +73,31 @@ pub struct TenantCreateArgs {
     pub admin: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CreditCommand {
+    /// Credit (positive) or debit (negative) a tenant with a reason, as an `adjustment` ledger
+    /// entry that moves its balance at once; prints `entry: <uuid>` (or
+    /// `entry: already applied` when the idempotency key was used before) and
+    /// `balance: $X.YZ`.
+    Adjust(CreditAdjustArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreditAdjustArgs {
+    /// The tenant's id.
+    #[arg(long)]
+    pub tenant: uuid::Uuid,
+    /// Signed amount in US cents: 500 credits $5.00, -500 debits it.
+    #[arg(long, allow_negative_numbers = true)]
+    pub cents: i64,
+    /// Why (kept on the ledger entry, shown to the tenant); required.
+    #[arg(long)]
+    pub reason: String,
+    /// Makes a retried command apply once: the same key never adjusts twice.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
@@ -86,7 +115,26 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             telemetry::init(config.log_format);
             create_tenant(config, args).await
         }
+        Command::Credit(CreditCommand::Adjust(args)) => {
+            let config = Config::from_env()?;
+            telemetry::init(config.log_format);
+            adjust_credit(config, args).await
+        }
     }
+}
+
+async fn adjust_credit(config: Config, args: CreditAdjustArgs) -> Result<(), Error> {
+    let state = AppState::connect(config).await?;
+    let key = accounts::adjustment_key(args.key.as_deref())?;
+    let entry =
+        accounts::adjust_credit_keyed(&state, args.tenant, args.cents, &args.reason, &key).await?;
+    let balance = db::ledger_entry::balance(state.db(), args.tenant).await?;
+    match entry {
+        Some(id) => println!("entry: {id}"),
+        None => println!("entry: already applied"),
+    }
+    println!("balance: {}", view::usd(balance));
+    Ok(())
 }
 
 async fn create_tenant(config: Config, args: TenantCreateArgs) -> Result<(), Error> {
@@ -110,4 +158,58 @@ async fn create_tenant(config: Config, args: TenantCreateArgs) -> Result<(), Err
     println!("tenant: {}", created.tenant_id);
     println!("key: {}", created.key.expose());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_adjust_takes_a_signed_amount_a_reason_and_an_optional_key() {
+        let tenant = "0190c0de-0000-7000-8000-000000000001";
+        let cli = Cli::try_parse_from([
+            "aig-controlplane",
+            "credit",
+            "adjust",
+            "--tenant",
+            tenant,
+            "--cents",
+            "-250",
+            "--reason",
+            "refund of a duplicate charge",
+            "--key",
+            "ticket-42",
+        ])
+        .unwrap();
+        let Command::Credit(CreditCommand::Adjust(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.tenant.to_string(), tenant);
+        assert_eq!(args.cents, -250);
+        assert_eq!(args.reason, "refund of a duplicate charge");
+        assert_eq!(args.key.as_deref(), Some("ticket-42"));
+
+        let no_reason = Cli::try_parse_from([
+            "aig-controlplane",
+            "credit",
+            "adjust",
+            "--tenant",
+            tenant,
+            "--cents",
+            "100",
+        ]);
+        assert!(no_reason.is_err(), "--reason is required");
+        let bad_tenant = Cli::try_parse_from([
+            "aig-controlplane",
+            "credit",
+            "adjust",
+            "--tenant",
+            "acme",
+            "--cents",
+            "100",
+            "--reason",
+            "x",
+        ]);
+        assert!(bad_tenant.is_err());
+    }
 }

@@ -14,6 +14,8 @@ const MIN_JWT_SECRET_LEN: usize = 32;
 const MAX_TRIAL_CREDIT_CENTS: u64 = 10_000_000;
 /// Largest top-up bound (`AIG_TOPUP_MIN_CENTS`, `AIG_TOPUP_MAX_CENTS`): USD 100,000.
 const MAX_TOPUP_CENTS: u64 = 10_000_000;
+/// Largest `AIG_TOPUP_FEE_PERCENT`, in basis points: 50%.
+const MAX_TOPUP_FEE_BP: u32 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {why}")]
@@ -69,6 +71,12 @@ pub struct Config {
     /// `AIG_TOPUP_MIN_CENTS` / `AIG_TOPUP_MAX_CENTS`: bounds of one top-up.
     pub topup_min_cents: u64,
     pub topup_max_cents: u64,
+    /// `AIG_TOPUP_FEE_PERCENT` in basis points (`"2.5"` → 250): the platform fee added on top
+    /// of a top-up at checkout; the tenant is credited the amount they typed.
+    pub topup_fee_bp: u32,
+    /// `AIG_PUBLIC_URL`: where browsers reach this control plane (Stripe's success and cancel
+    /// URLs); unset, the request's Host header is used. No trailing slash.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -231,6 +239,47 @@ impl Config {
             ));
         }
 
+        let topup_fee_bp = match var("AIG_TOPUP_FEE_PERCENT") {
+            None => 0,
+            Some(raw) => parse_percent_bp(raw.trim())
+                .filter(|bp| *bp <= MAX_TOPUP_FEE_BP)
+                .ok_or_else(|| {
+                    err(
+                        "AIG_TOPUP_FEE_PERCENT",
+                        format!(
+                            "{raw:?} is not a percentage from 0 to 50 with at most two \
+                             decimals (e.g. 2.5)"
+                        ),
+                    )
+                })?,
+        };
+
+        let public_url = match var("AIG_PUBLIC_URL") {
+            None => None,
+            Some(raw) => {
+                let trimmed = raw.trim().trim_end_matches('/');
+                match url::Url::parse(trimmed) {
+                    Ok(u)
+                        if matches!(u.scheme(), "http" | "https")
+                            && u.host().is_some()
+                            && u.query().is_none()
+                            && u.fragment().is_none() =>
+                    {
+                        Some(trimmed.to_owned())
+                    }
+                    _ => {
+                        return Err(err(
+                            "AIG_PUBLIC_URL",
+                            format!(
+                                "{raw:?} is not an http(s) URL without query or fragment \
+                                 (e.g. https://gateway.example.com)"
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
+
         Ok(Config {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -246,6 +295,8 @@ impl Config {
             stripe_api_base,
             topup_min_cents,
             topup_max_cents,
+            topup_fee_bp,
+            public_url,
         })
     }
 
@@ -276,6 +327,19 @@ impl Config {
         PgConnectOptions::from_str(self.database_url.expose_secret())
             .map_err(|e| err("DATABASE_URL", format!("not a usable Postgres URL: {e}")))
     }
+}
+
+/// `"2.5"` → 250 basis points; up to two decimals, no sign, no exponent; integers only.
+fn parse_percent_bp(raw: &str) -> Option<u32> {
+    let raw = raw.strip_suffix('%').unwrap_or(raw).trim();
+    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 3 || frac.len() > 2 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let whole: u32 = whole.parse().ok()?;
+    let frac: u32 = format!("{frac:0<2}").parse().ok()?;
+    Some(whole * 100 + frac)
 }
 
 /// The host name, so one host's control plane keeps its consumer name across restarts.
@@ -314,6 +378,24 @@ mod tests {
         );
         assert_eq!(c.stripe_api_base, "https://api.stripe.com");
         assert_eq!((c.topup_min_cents, c.topup_max_cents), (500, 100_000));
+        assert_eq!(c.topup_fee_bp, 0, "no fee unless configured");
+        assert_eq!(c.public_url, None);
+    }
+
+    #[test]
+    fn the_fee_parses_to_basis_points_and_the_public_url_loses_its_slash() {
+        for (raw, bp) in [
+            ("2.5", 250),
+            ("0", 0),
+            ("2.55", 255),
+            ("50", 5_000),
+            (" 3% ", 300),
+        ] {
+            let c = config(&[("AIG_TOPUP_FEE_PERCENT", raw)]).unwrap();
+            assert_eq!(c.topup_fee_bp, bp, "{raw}");
+        }
+        let c = config(&[("AIG_PUBLIC_URL", "https://gw.example.com/")]).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://gw.example.com"));
     }
 
     #[test]
@@ -334,6 +416,14 @@ mod tests {
             ("AIG_TOPUP_MIN_CENTS", "0"),
             ("AIG_TOPUP_MAX_CENTS", "ten"),
             ("AIG_TOPUP_MAX_CENTS", "100"),
+            ("AIG_TOPUP_FEE_PERCENT", "50.01"),
+            ("AIG_TOPUP_FEE_PERCENT", "-1"),
+            ("AIG_TOPUP_FEE_PERCENT", "2.555"),
+            ("AIG_TOPUP_FEE_PERCENT", "abc"),
+            ("AIG_TOPUP_FEE_PERCENT", "1e1"),
+            ("AIG_PUBLIC_URL", "gw.example.com"),
+            ("AIG_PUBLIC_URL", "ftp://gw.example.com"),
+            ("AIG_PUBLIC_URL", "https://gw.example.com/?x=1"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value}");

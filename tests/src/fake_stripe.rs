@@ -1,8 +1,10 @@
-//! `FakeStripe`: the part of Stripe that top-ups use, offline, on port 0. It records every
-//! `POST /v1/checkout/sessions` (form fields as sent), answers with a session whose `url` is
-//! its own checkout page, and that page's Pay button sends the control plane a
-//! `checkout.session.completed` webhook signed the way Stripe signs (HMAC-SHA256 over
-//! `"{t}.{body}"` with the endpoint secret), then sends the payer to `success_url`.
+//! `FakeStripe`: the part of Stripe that top-ups use, offline (port 0 in tests, a fixed address
+//! in `aig-fake-stripe`). It records every `POST /v1/checkout/sessions` (form fields as sent),
+//! answers with a session whose `url` is its own checkout page listing the line items and
+//! their total, and that page's Pay button sends the control plane a
+//! `checkout.session.completed` webhook (`amount_total` = the sum of the line items) signed the
+//! way Stripe signs (HMAC-SHA256 over `"{t}.{body}"` with the endpoint secret), then sends the
+//! payer to `success_url`.
 #![expect(
     clippy::expect_used,
     reason = "test kit: a failed set-up must fail the test at once, with the reason"
@@ -31,9 +33,49 @@ pub struct CreatedSession {
     pub fields: HashMap<String, String>,
 }
 
+/// One `line_items[i]` of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineItem {
+    pub name: String,
+    pub currency: String,
+    pub unit_amount: i64,
+    pub quantity: i64,
+}
+
 impl CreatedSession {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
+    }
+
+    /// The line items in order (`line_items[0]`, `line_items[1]`, … until one is missing).
+    pub fn line_items(&self) -> Vec<LineItem> {
+        (0..)
+            .map_while(|i| {
+                let f = |name: &str| self.field(&format!("line_items[{i}]{name}"));
+                let unit_amount = f("[price_data][unit_amount]")?.parse().ok()?;
+                Some(LineItem {
+                    name: f("[price_data][product_data][name]")
+                        .unwrap_or("?")
+                        .to_owned(),
+                    currency: f("[price_data][currency]").unwrap_or("?").to_owned(),
+                    unit_amount,
+                    quantity: f("[quantity]").and_then(|q| q.parse().ok()).unwrap_or(1),
+                })
+            })
+            .collect()
+    }
+
+    /// What Stripe would charge: the sum of the line items, in the smallest currency unit.
+    pub fn amount_total(&self) -> i64 {
+        self.line_items()
+            .iter()
+            .map(|item| item.unit_amount * item.quantity)
+            .sum()
+    }
+
+    /// The first line item's currency, as Stripe reports the session's.
+    pub fn currency(&self) -> Option<String> {
+        self.line_items().first().map(|item| item.currency.clone())
     }
 }
 
@@ -73,11 +115,22 @@ fn unix_now() -> i64 {
 }
 
 impl FakeStripe {
-    /// Starts a fake Stripe whose webhooks are signed with `webhook_secret`.
+    /// Starts a fake Stripe on a free loopback port whose webhooks are signed with
+    /// `webhook_secret`.
     pub async fn start(webhook_secret: &str) -> FakeStripe {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
+        Self::serve(listener, webhook_secret)
+    }
+
+    /// Starts a fake Stripe on `addr` (the `aig-fake-stripe` binary).
+    pub async fn start_on(addr: SocketAddr, webhook_secret: &str) -> std::io::Result<FakeStripe> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Self::serve(listener, webhook_secret))
+    }
+
+    fn serve(listener: tokio::net::TcpListener, webhook_secret: &str) -> FakeStripe {
         let addr = listener.local_addr().expect("local addr");
         let shared = Shared {
             inner: Arc::default(),
@@ -109,6 +162,13 @@ impl FakeStripe {
         self.shared.inner.lock().expect("lock").webhook_url = Some(url.to_owned());
     }
 
+    /// Resolves when the server stops (it runs until dropped).
+    pub async fn wait(&self) {
+        while !self.server.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Every session created so far, oldest first.
     pub fn sessions(&self) -> Vec<CreatedSession> {
         self.shared.inner.lock().expect("lock").sessions.clone()
@@ -138,15 +198,25 @@ async fn create_session(
             .into_response();
     }
     let mut inner = shared.inner.lock().expect("lock");
-    let id = format!("cs_test_fake_{}", inner.sessions.len() + 1);
-    inner.sessions.push(CreatedSession {
+    // Unique across restarts of `aig-fake-stripe` too (the control plane stores every id).
+    let id = format!(
+        "cs_test_fake_{}_{}",
+        inner.sessions.len() + 1,
+        uuid::Uuid::new_v4().simple()
+    );
+    let session = CreatedSession {
         id: id.clone(),
         authorization,
         fields: fields.into_iter().collect(),
-    });
+    };
+    let (amount_total, currency) = (session.amount_total(), session.currency());
+    inner.sessions.push(session);
+    tracing::info!(session = %id, amount_total, "Checkout Session created");
     Json(json!({
         "id": id,
         "object": "checkout.session",
+        "amount_total": amount_total,
+        "currency": currency,
         "url": format!("{}/pay/{id}", shared.base),
     }))
     .into_response()
@@ -157,17 +227,52 @@ fn find(shared: &Shared, id: &str) -> Option<CreatedSession> {
     inner.sessions.iter().find(|s| s.id == id).cloned()
 }
 
+/// Minimal HTML escaping for the fake checkout page.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Cents as `12.34`.
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 async fn pay_page(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(session) = find(&shared, &id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let amount = session
-        .field("line_items[0][price_data][unit_amount]")
-        .unwrap_or("?");
+    let currency = session.currency().unwrap_or_default().to_uppercase();
+    let rows: String = session
+        .line_items()
+        .iter()
+        .map(|item| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{} {}</td></tr>",
+                escape(&item.name),
+                item.quantity,
+                money(item.unit_amount * item.quantity),
+                escape(&item.currency.to_uppercase())
+            )
+        })
+        .collect();
+    let total = money(session.amount_total());
     Html(format!(
-        "<!doctype html><title>Fake Stripe Checkout</title>\
-         <h1>Fake Stripe Checkout</h1><p>Pay {amount} cents (USD) to AIgateway.</p>\
-         <form method=\"post\" action=\"/pay/{id}\"><button type=\"submit\">Pay</button></form>"
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Fake Stripe Checkout</title></head><body>\
+         <h1>Fake Stripe Checkout</h1>\
+         <p>Test mode: no money moves. Paying sends the signed \
+         <code>checkout.session.completed</code> webhook.</p>\
+         <table><thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead>\
+         <tbody>{rows}</tbody>\
+         <tfoot><tr><th colspan=\"2\">Total</th>\
+         <td class=\"num\" id=\"total\">{total} {currency}</td></tr></tfoot></table>\
+         <form method=\"post\" action=\"/pay/{id}\">\
+         <button type=\"submit\">Pay {total} {currency}</button></form></body></html>",
+        id = escape(&id),
     ))
     .into_response()
 }
@@ -181,14 +286,6 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(webhook_url) = shared.inner.lock().expect("lock").webhook_url.clone() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no webhook URL set").into_response();
     };
-    let unit: i64 = session
-        .field("line_items[0][price_data][unit_amount]")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_default();
-    let quantity: i64 = session
-        .field("line_items[0][quantity]")
-        .and_then(|q| q.parse().ok())
-        .unwrap_or(1);
     let metadata: serde_json::Map<String, serde_json::Value> = session
         .fields
         .iter()
@@ -207,8 +304,8 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
             "mode": session.field("mode"),
             "payment_status": "paid",
             "status": "complete",
-            "currency": session.field("line_items[0][price_data][currency]"),
-            "amount_total": unit * quantity,
+            "currency": session.currency(),
+            "amount_total": session.amount_total(),
             "client_reference_id": session.field("client_reference_id"),
             "metadata": metadata,
         }},
@@ -225,6 +322,7 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
         .await;
     match delivered {
         Ok(r) if r.status().is_success() => {
+            tracing::info!(session = %id, "paid; webhook delivered");
             Redirect::to(session.field("success_url").unwrap_or("/")).into_response()
         }
         Ok(r) => {

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod app_user;
 pub mod budget;
+pub mod checkout_session;
 pub mod invitation;
 pub mod ledger_entry;
 pub mod request_log;

@@ -1,15 +1,20 @@
-//! `/billing`: the signed-in tenant's balance, recent ledger entries and the top-up form;
-//! `POST /billing/checkout` creates a Stripe Checkout Session (payment mode, the amount in
-//! USD cents, `metadata.tenant_id`) by calling `{STRIPE_API_BASE}/v1/checkout/sessions`
-//! with plain reqwest, and redirects (303) to Stripe's page. The credit itself arrives
-//! later through the webhook ([`crate::routes::webhooks`]).
+//! `/billing`: the signed-in tenant's balance, recent ledger entries and the top-up form,
+//! stating the platform fee (`AIG_TOPUP_FEE_PERCENT`) and what a top-up costs before paying;
+//! `POST /billing/checkout` creates a Stripe Checkout Session (payment mode, USD, the credit
+//! and the fee as two line items, `metadata.tenant_id`) by calling
+//! `{STRIPE_API_BASE}/v1/checkout/sessions` with plain reqwest (see [`crate::stripe`] for
+//! why not `async-stripe`), stores it in `checkout_session` and only then redirects (303) to
+//! Stripe's page. The credit itself arrives later through the webhook
+//! ([`crate::routes::webhooks`]), checked against the stored session.
 
 use crate::auth::csrf;
 use crate::auth::session::SignedIn;
 use crate::db;
+use crate::db::checkout_session::{NewSession, CURRENCY};
 use crate::error::Error;
 use crate::routes::pages::{render, Chrome, PageError};
 use crate::state::AppState;
+use crate::view::usd_cents;
 use aig_common::budget::MICROS_PER_CENT;
 use askama::Template;
 use axum::extract::State;
@@ -43,6 +48,39 @@ fn dollars(micros: i64) -> String {
     format!("{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
+/// The platform fee on a top-up of `credit_cents`: `fee_bp` basis points of it, rounded up
+/// to the cent, in integers (`2500` at 250 bp → 63).
+pub fn fee_cents(credit_cents: u64, fee_bp: u32) -> u64 {
+    (credit_cents * u64::from(fee_bp)).div_ceil(10_000)
+}
+
+/// Basis points as a percentage without trailing zeros: 250 → `"2.5"`, 300 → `"3"`.
+fn percent_of_bp(bp: u32) -> String {
+    let frac = bp % 100;
+    match frac {
+        0 => format!("{}", bp / 100),
+        f if f % 10 == 0 => format!("{}.{}", bp / 100, f / 10),
+        f => format!("{}.{f:02}", bp / 100),
+    }
+}
+
+/// The sentence the page shows about the fee, with an example top-up (`example_cents`).
+fn fee_notice(fee_bp: u32, example_cents: u64) -> String {
+    if fee_bp == 0 {
+        return "No platform fee: you pay exactly the amount credited.".to_owned();
+    }
+    let total = example_cents + fee_cents(example_cents, fee_bp);
+    format!(
+        "A {}% platform fee is added at checkout: a {} top-up costs {}.",
+        percent_of_bp(fee_bp),
+        usd_cents(example_cents as i64),
+        usd_cents(total as i64)
+    )
+}
+
+/// The amount the fee sentence uses as its example: $25.00 when allowed.
+const EXAMPLE_TOPUP_CENTS: u64 = 2_500;
+
 /// `"25"`, `"25.5"`, `"25.50"` → 2550 cents; anything else `None`.
 fn parse_dollars(raw: &str) -> Option<u64> {
     let raw = raw.trim().trim_start_matches('$');
@@ -70,6 +108,7 @@ struct BillingPage<'a> {
     enabled: bool,
     min: String,
     max: String,
+    fee: String,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -101,6 +140,10 @@ async fn billing_page(
         enabled: config.stripe_secret_key.is_some(),
         min: dollars(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
         max: dollars(config.topup_max_cents as i64 * MICROS_PER_CENT as i64),
+        fee: fee_notice(
+            config.topup_fee_bp,
+            EXAMPLE_TOPUP_CENTS.clamp(config.topup_min_cents, config.topup_max_cents),
+        ),
         notice,
         error,
     };
@@ -150,8 +193,12 @@ struct CreatedSession {
     url: String,
 }
 
-/// Where Stripe sends the payer back: this control plane as the browser reached it.
-fn own_base(headers: &HeaderMap) -> String {
+/// Where Stripe sends the payer back: `AIG_PUBLIC_URL`, else this control plane as the
+/// browser reached it.
+fn own_base(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(url) = public_url {
+        return url.to_owned();
+    }
     let host = headers
         .get("x-forwarded-host")
         .or_else(|| headers.get(axum::http::header::HOST))
@@ -196,21 +243,36 @@ pub async fn checkout(
         )
         .await;
     };
-    let base = own_base(&headers);
-    let params = [
+    let base = own_base(config.public_url.as_deref(), &headers);
+    let fee = fee_cents(cents, config.topup_fee_bp);
+    let mut params = vec![
         ("mode", "payment".to_owned()),
-        ("line_items[0][price_data][currency]", "usd".to_owned()),
+        ("line_items[0][price_data][currency]", CURRENCY.to_owned()),
         ("line_items[0][price_data][unit_amount]", cents.to_string()),
         (
             "line_items[0][price_data][product_data][name]",
             format!("AIgateway credit ({})", who.org),
         ),
         ("line_items[0][quantity]", "1".to_owned()),
+    ];
+    if fee > 0 {
+        params.extend([
+            ("line_items[1][price_data][currency]", CURRENCY.to_owned()),
+            ("line_items[1][price_data][unit_amount]", fee.to_string()),
+            (
+                "line_items[1][price_data][product_data][name]",
+                format!("Platform fee ({}%)", percent_of_bp(config.topup_fee_bp)),
+            ),
+            ("line_items[1][quantity]", "1".to_owned()),
+        ]);
+    }
+    params.extend([
         ("metadata[tenant_id]", who.tenant_id.to_string()),
+        ("metadata[credit_cents]", cents.to_string()),
         ("client_reference_id", who.tenant_id.to_string()),
         ("success_url", format!("{base}/billing?checkout=success")),
         ("cancel_url", format!("{base}/billing?checkout=cancel")),
-    ];
+    ]);
     let url = format!(
         "{}/v1/checkout/sessions",
         config.stripe_api_base.trim_end_matches('/')
@@ -227,14 +289,11 @@ pub async fn checkout(
         response.json::<CreatedSession>().await
     }
     .await;
-    match created {
-        Ok(session) => {
-            tracing::info!(tenant = %who.tenant_id, session = %session.id, cents, "Checkout Session created");
-            Ok(Redirect::to(&session.url).into_response())
-        }
+    let session = match created {
+        Ok(session) => session,
         Err(e) => {
             tracing::error!(tenant = %who.tenant_id, "could not create a Checkout Session: {e}");
-            billing_page(
+            return billing_page(
                 &state,
                 &who,
                 &form.csrf,
@@ -242,9 +301,37 @@ pub async fn checkout(
                 Some("Stripe could not be reached; nothing was charged. Try again shortly."),
                 StatusCode::BAD_GATEWAY,
             )
-            .await
+            .await;
         }
+    };
+    // Stored (committed) before the payer is sent to Stripe's page, so a paid session's
+    // webhook always finds its row. If storing fails the payer never sees the page and the
+    // unpaid session expires at Stripe.
+    let stored = db::checkout_session::insert(
+        state.db(),
+        &NewSession {
+            id: &session.id,
+            tenant_id: who.tenant_id,
+            credit_cents: cents as i64,
+            fee_cents: fee as i64,
+            currency: CURRENCY,
+        },
+    )
+    .await;
+    if let Err(e) = stored {
+        tracing::error!(tenant = %who.tenant_id, session = %session.id, "could not store the Checkout Session: {e}");
+        return billing_page(
+            &state,
+            &who,
+            &form.csrf,
+            None,
+            Some("The top-up could not be started; nothing was charged. Try again shortly."),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
     }
+    tracing::info!(tenant = %who.tenant_id, session = %session.id, cents, fee_cents = fee, "Checkout Session created");
+    Ok(Redirect::to(&session.url).into_response())
 }
 
 #[cfg(test)]
@@ -261,5 +348,23 @@ mod tests {
         }
         assert_eq!(dollars(30_000_000), "$30.00");
         assert_eq!(dollars(-12_345), "-$0.01");
+    }
+
+    #[test]
+    fn the_fee_rounds_up_to_the_cent_and_is_stated_with_an_example() {
+        assert_eq!(fee_cents(2_500, 250), 63, "62.5 cents round up");
+        assert_eq!(fee_cents(2_000, 250), 50);
+        assert_eq!(fee_cents(1, 1), 1);
+        assert_eq!(fee_cents(10_000_000, 5_000), 5_000_000);
+        assert_eq!(fee_cents(2_500, 0), 0);
+        assert_eq!(percent_of_bp(250), "2.5");
+        assert_eq!(percent_of_bp(300), "3");
+        assert_eq!(percent_of_bp(255), "2.55");
+        assert_eq!(percent_of_bp(5), "0.05");
+        assert_eq!(
+            fee_notice(250, 2_500),
+            "A 2.5% platform fee is added at checkout: a $25.00 top-up costs $25.63."
+        );
+        assert!(fee_notice(0, 2_500).starts_with("No platform fee"));
     }
 }

@@ -1,16 +1,19 @@
 //! `POST /webhooks/stripe`: Stripe's deliveries, verified against `STRIPE_WEBHOOK_SECRET`
 //! ([`crate::stripe::verify`]) before anything is read. A paid `checkout.session.completed`
-//! credits the tenant in `metadata.tenant_id` with `amount_total` cents, once per Checkout
-//! Session (the ledger entry's idempotency key is the session id, so a redelivered or
-//! replayed event — same session — writes nothing), and moves the published balance by the
-//! same amount. A bad signature is a 400 and changes nothing; an event that can never be
-//! credited (unknown tenant, other currency, no amount) is logged and answered 200 so Stripe
-//! stops retrying; storage failures are 5xx so it retries.
+//! is checked against the session we stored when creating it (`checkout_session`): only when
+//! its `metadata.tenant_id`, currency and `amount_total` (credit + fee) match do we credit
+//! the stored `credit_cents` — the amount the tenant typed, never the fee. It is credited once
+//! per Checkout Session (the ledger entry's idempotency key is the session id, so a
+//! redelivered or replayed event writes nothing), the session is marked completed in the same
+//! transaction, and the published balance moves by the same amount. A bad signature is a 400
+//! and changes nothing; an event that can never be credited (unknown session, other tenant,
+//! currency or amount) is logged with the session id and answered 200 so Stripe stops
+//! retrying; storage failures are 5xx so it retries.
 
-use crate::accounts;
 use crate::db;
 use crate::db::ledger_entry::{LedgerKind, NewEntry};
 use crate::error::Error;
+use crate::publish;
 use crate::state::AppState;
 use crate::stripe;
 use aig_common::budget::MICROS_PER_CENT;
@@ -85,49 +88,57 @@ async fn handle(state: &AppState, event: &Value) -> Result<Outcome, Error> {
     let Some(session_id) = session["id"].as_str().filter(|s| !s.is_empty()) else {
         return Ok(Outcome::Refused("the session has no id".into()));
     };
-    let Some(tenant_id) = session["metadata"]["tenant_id"]
+    let mut tx = state.db().begin().await?;
+    let Some(stored) = db::checkout_session::find_for_update(&mut *tx, session_id).await? else {
+        // 200, not 5xx: we store a session right after Stripe returns its id and before the
+        // payer is redirected to its page, so a paid session's webhook cannot arrive before
+        // its row is committed. A session we do not know was created by someone else on the
+        // same Stripe account (or by hand); retrying cannot make it ours.
+        return Ok(Outcome::Refused(format!(
+            "session {session_id} was not created by this control plane"
+        )));
+    };
+    let tenant_id = session["metadata"]["tenant_id"]
         .as_str()
-        .and_then(|t| Uuid::parse_str(t).ok())
-    else {
+        .and_then(|t| Uuid::parse_str(t).ok());
+    if tenant_id != Some(stored.tenant_id) {
         return Ok(Outcome::Refused(format!(
-            "session {session_id} has no valid metadata.tenant_id"
-        )));
-    };
-    if session["currency"] != "usd" {
-        return Ok(Outcome::Refused(format!(
-            "session {session_id} is in {}, not usd",
-            session["currency"]
+            "session {session_id}: metadata.tenant_id {} is not the tenant it was created for",
+            session["metadata"]["tenant_id"]
         )));
     }
-    let micros = session["amount_total"]
-        .as_i64()
-        .filter(|c| *c > 0)
-        .and_then(|c| c.checked_mul(MICROS_PER_CENT as i64).map(|m| (c, m)));
-    let Some((cents, amount_micros)) = micros else {
+    if session["currency"].as_str() != Some(stored.currency.as_str()) {
         return Ok(Outcome::Refused(format!(
-            "session {session_id} has no usable amount_total ({})",
-            session["amount_total"]
-        )));
-    };
-    if db::tenant::find(state.db(), tenant_id).await?.is_none() {
-        return Ok(Outcome::Refused(format!(
-            "session {session_id} names unknown tenant {tenant_id}"
+            "session {session_id} is in {}, not {}",
+            session["currency"], stored.currency
         )));
     }
-    let new = accounts::post_ledger_entry(
-        state,
-        &NewEntry {
-            tenant_id,
-            kind: LedgerKind::TopUp,
-            amount_micros,
-            reason: Some("Stripe Checkout top-up"),
-            idempotency_key: session_id,
-        },
-    )
-    .await?;
-    Ok(if new {
-        Outcome::Credited { tenant_id, cents }
-    } else {
-        Outcome::AlreadyCredited
+    if session["amount_total"].as_i64() != Some(stored.amount_total_cents) {
+        return Ok(Outcome::Refused(format!(
+            "session {session_id} was paid {} cents, not the {} it was created for",
+            session["amount_total"], stored.amount_total_cents
+        )));
+    }
+    let cents = stored.credit_cents;
+    let amount_micros = cents
+        .checked_mul(MICROS_PER_CENT as i64)
+        .ok_or_else(|| Error::Internal(format!("session {session_id}: credit overflows")))?;
+    db::tenant::lock_balance(&mut *tx, stored.tenant_id).await?;
+    let entry = NewEntry {
+        tenant_id: stored.tenant_id,
+        kind: LedgerKind::TopUp,
+        amount_micros,
+        reason: Some("Stripe Checkout top-up"),
+        idempotency_key: session_id,
+    };
+    if db::ledger_entry::append(&mut *tx, &entry).await?.is_none() {
+        return Ok(Outcome::AlreadyCredited);
+    }
+    db::checkout_session::mark_completed(&mut *tx, session_id).await?;
+    publish::balance_delta(state, stored.tenant_id, amount_micros).await?;
+    tx.commit().await?;
+    Ok(Outcome::Credited {
+        tenant_id: stored.tenant_id,
+        cents,
     })
 }
