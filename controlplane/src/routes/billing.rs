@@ -12,7 +12,7 @@ use crate::auth::session::SignedIn;
 use crate::db;
 use crate::db::checkout_session::{NewSession, CURRENCY};
 use crate::error::Error;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{public_base, render, Chrome, PageError};
 use crate::state::AppState;
 use crate::view::usd_cents;
 use aig_common::budget::MICROS_PER_CENT;
@@ -193,25 +193,6 @@ struct CreatedSession {
     url: String,
 }
 
-/// Where Stripe sends the payer back: `AIG_PUBLIC_URL`, else this control plane as the
-/// browser reached it.
-fn own_base(public_url: Option<&str>, headers: &HeaderMap) -> String {
-    if let Some(url) = public_url {
-        return url.to_owned();
-    }
-    let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(axum::http::header::HOST))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    format!("{proto}://{host}")
-}
-
 pub async fn checkout(
     State(state): State<AppState>,
     who: SignedIn,
@@ -243,7 +224,7 @@ pub async fn checkout(
         )
         .await;
     };
-    let base = own_base(config.public_url.as_deref(), &headers);
+    let base = public_base(config.public_url.as_deref(), &headers);
     let fee = fee_cents(cents, config.topup_fee_bp);
     let mut params = vec![
         ("mode", "payment".to_owned()),

@@ -67,6 +67,25 @@ pub async fn app_js() -> Response {
         .into_response()
 }
 
+/// This control plane's address for links that leave the page (Stripe's return URLs,
+/// invitation links): `AIG_PUBLIC_URL`, else the host and scheme the browser reached.
+pub fn public_base(public_url: Option<&str>, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = public_url {
+        return url.to_owned();
+    }
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
 /// Renders `template` as an HTML response with `status`, setting `cookies`. Pages are never
 /// cached: some show a key once, all carry a CSRF token.
 pub fn render(template: &impl Template, status: StatusCode, cookies: &[String]) -> Response {

@@ -3,11 +3,11 @@
 //! invitations, change roles and remove members — never leaving the tenant without an
 //! owner. A member's POST is a 403 page and changes nothing.
 
+use crate::auth::csrf;
 use crate::auth::session::SignedIn;
-use crate::auth::{cookie, csrf};
 use crate::db;
 use crate::db::invitation::NewInvitation;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{public_base, render, Chrome, PageError};
 use crate::routes::session::CsrfForm;
 use crate::state::AppState;
 use crate::view;
@@ -96,18 +96,10 @@ fn new_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
-/// The absolute link for `token`, on the host the owner is using.
-fn invitation_url(headers: &HeaderMap, token: &str) -> String {
-    let scheme = if cookie::is_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    format!("{scheme}://{host}/invite/{token}")
+/// The absolute link for `token`: on `AIG_PUBLIC_URL`, else the host the owner is using.
+fn invitation_url(state: &AppState, headers: &HeaderMap, token: &str) -> String {
+    let base = public_base(state.config().public_url.as_deref(), headers);
+    format!("{base}/invite/{token}")
 }
 
 async fn team_page(
@@ -257,7 +249,7 @@ pub async fn invite_member(
     tx.commit().await?;
     tracing::info!(tenant = %who.tenant_id, invitation = %id, role = %form.role, "invitation created");
     let link = NewLink {
-        url: invitation_url(&headers, &token),
+        url: invitation_url(&state, &headers, &token),
         email: email.to_owned(),
     };
     team_page(
