@@ -9,6 +9,7 @@ use crate::auth::session::SignedIn;
 use crate::db;
 use crate::db::budget::Budget;
 use crate::routes::budgets::{self, valid_tag, MAX_CAP_CENTS};
+use crate::routes::dashboard::usage::spend_text;
 use crate::routes::pages::{render, Chrome, PageError};
 use crate::spend::{self, Month};
 use crate::state::AppState;
@@ -70,7 +71,7 @@ fn cap_view(budget: &Budget, spent_micros: i64) -> CapView {
         tag: budget.tag.clone(),
         cap: view::usd_cents(cap),
         cap_input: format!("{}.{:02}", cap / 100, cap % 100),
-        spent: view::usd_fine(spent_micros),
+        spent: spend_text(spent_micros),
         percent: view::percent(spent_cents, cap),
         value: spent_cents.clamp(0, max),
         max,

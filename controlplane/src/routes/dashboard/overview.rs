@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::usage_daily::GroupBy;
 use crate::routes::balance;
 use crate::routes::dashboard::budgets::{cap_views, CapView};
-use crate::routes::dashboard::usage::{fill_days, spend_per_day, DEFAULT_DAYS};
+use crate::routes::dashboard::usage::{fill_days, spend_per_day, spend_text, DEFAULT_DAYS};
 use crate::routes::pages::{render, Chrome, PageError};
 use crate::routes::usage::Totals;
 use crate::spend::Month;
@@ -112,7 +112,7 @@ pub async fn page(
         .take(TOP_MODELS)
         .map(|g| ModelView {
             model: g.key.clone(),
-            spend: view::usd_fine(g.cost_micros),
+            spend: spend_text(g.cost_micros),
             requests: view::count(g.requests),
             share: view::percent(g.cost_micros, this_month.cost_micros),
         })
@@ -135,7 +135,7 @@ pub async fn page(
         month: month.label,
         balance: view::usd(balances.live),
         low_balance: balances.live <= 0,
-        spend: view::usd_fine(spent),
+        spend: spend_text(spent),
         caps,
         requests: view::count(this_month.requests),
         fallback_rate: view::percent(this_month.fallbacks, this_month.requests),

@@ -123,14 +123,23 @@ pub fn spend_per_day(aria: &str, days: &[(NaiveDate, Totals)]) -> Svg {
             value: t.cost_micros,
             text: format!(
                 "{} · {} requests",
-                view::usd_fine(t.cost_micros),
+                spend_text(t.cost_micros),
                 view::count(t.requests)
             ),
         })
         .collect();
     let max = days.iter().map(|(_, t)| t.cost_micros).max().unwrap_or(0);
     let every = days.len().div_ceil(6).max(1);
-    charts::columns(aria, &bars, &view::usd_fine(max), every)
+    charts::columns(aria, &bars, &spend_text(max), every)
+}
+
+/// Spend for people: cents, or the micro-USD of amounts under a cent (`$0.00` for none).
+pub fn spend_text(micros: i64) -> String {
+    if micros == 0 {
+        view::usd(0)
+    } else {
+        view::usd_fine(micros)
+    }
 }
 
 /// Micro-USD as an exact decimal USD string: `1_234_567` → `"1.234567"`.
@@ -171,7 +180,7 @@ impl RowView {
     fn new(key: String, t: &Totals) -> RowView {
         RowView {
             key,
-            spend: view::usd_fine(t.cost_micros),
+            spend: spend_text(t.cost_micros),
             requests: view::count(t.requests),
             input_tokens: view::count(t.input_tokens),
             output_tokens: view::count(t.output_tokens),
@@ -309,7 +318,7 @@ pub async fn page(
             .map(|(k, t)| Bar {
                 label: display_key(range.group, k),
                 value: t.cost_micros,
-                text: view::usd_fine(t.cost_micros),
+                text: spend_text(t.cost_micros),
             })
             .collect();
         charts::rows(&format!("Spend by {}", range.group.as_str()), &bars)
