@@ -183,6 +183,11 @@ async fn the_overview_shows_spend_requests_fallback_rate_and_todays_bar_from_rea
     let tenant = tenant_of(&pool, "ada@acme.test").await;
     let dp = cp.spawn_dataplane().await;
     let traffic = send_mixed_traffic(&cp, &dp, &key).await;
+    let failed = dp
+        .chat(&key, &chat_body(&format!("{GPT}-fail-500"), "hi"), &[])
+        .await;
+    assert!(failed.status >= 500, "{:?}", failed.body);
+    assert_eq!(cp.ingest_at_least(1).await.ingested, 1);
 
     // Act
     let page = browser.get("/dashboard").await;
@@ -193,20 +198,21 @@ async fn the_overview_shows_spend_requests_fallback_rate_and_todays_bar_from_rea
         .html
         .contains(r#"href="/dashboard" aria-current="page""#));
     assert_eq!(stat(&page, "spend"), view::usd_fine(traffic.total()));
-    assert_eq!(stat(&page, "requests"), "4");
-    assert_eq!(stat(&page, "fallbacks"), "25.0%", "one of four fell back");
+    assert_eq!(stat(&page, "requests"), "5");
+    assert_eq!(stat(&page, "fallbacks"), "20.0%", "one of five fell back");
     let balance = ledger_balance(&pool, tenant).await;
     assert_eq!(stat(&page, "balance"), view::usd(balance));
-    assert!(page.html.contains("0 errors"));
+    assert_eq!(stat(&page, "errors"), "1");
+    assert!(page.html.contains("20.0% of requests this month"));
     let today = Month::current().today;
     assert!(page.html.contains("<svg"));
     assert!(
         page.html.contains(&format!(
-            "<title>{}: {} · 4 requests</title>",
+            "<title>{}: {} · 5 requests</title>",
             today.format("%m-%d"),
             view::usd_fine(traffic.total())
         )),
-        "{}",
+        "failed requests cost nothing: {}",
         page.html
     );
     let (models, _) = table(&page);
@@ -313,6 +319,8 @@ async fn a_cap_set_on_the_budgets_page_is_enforced_then_edited_and_deleted(pool:
         .post("/dashboard/budgets", &[("tag", "*"), ("cap", "100")])
         .await;
     let after_edit = browser.get("/dashboard/budgets").await;
+    cp.ingest_at_least(2).await;
+    let overview = browser.get("/dashboard").await;
 
     // Assert
     assert_eq!(edited.status, 303);
@@ -321,10 +329,20 @@ async fn a_cap_set_on_the_budgets_page_is_enforced_then_edited_and_deleted(pool:
         served.status, 200,
         "a raised cap lets traffic through again"
     );
+    let served_cost: i64 = served.header("x-aig-cost-micros").unwrap().parse().unwrap();
     let (caps, _) = table(&after_edit);
     assert_eq!(caps[0][0], "All traffic *", "`*` comes first");
     assert_eq!(caps[0][1], "$100.00");
     assert_eq!(row(&caps, "summarize")[1], "$25.50");
+    assert!(overview.html.contains("of the $100.00 monthly cap"));
+    assert!(
+        text(&overview.html).contains(&format!(
+            "summarize{} of $25.50",
+            view::usd_fine(first_cost + served_cost)
+        )),
+        "{}",
+        overview.html
+    );
 
     // Act: delete, first without the form's token
     let forged = browser

@@ -23,6 +23,7 @@ use axum::Form;
 use serde::Deserialize;
 
 /// A cap and this month's spend against it, written for the page.
+#[derive(Clone, Debug)]
 pub struct CapView {
     /// The tag as sent in `x-aig-tag` (`*` for all traffic), for the forms.
     pub tag: String,

@@ -15,6 +15,7 @@ use crate::routes::usage::Totals;
 use crate::spend::Month;
 use crate::state::AppState;
 use crate::view;
+use aig_common::budget::ALL_TAGS;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -42,6 +43,8 @@ struct OverviewPage {
     balance: String,
     low_balance: bool,
     spend: String,
+    /// The `*` cap, shown under the spend.
+    all_traffic: Option<CapView>,
     caps: Vec<CapView>,
     requests: String,
     fallback_rate: String,
@@ -50,7 +53,7 @@ struct OverviewPage {
     error_rate: String,
     chart: Svg,
     models: Vec<ModelView>,
-    /// No usage in the last 30 days nor this month: show how to start.
+    /// No usage in the last 30 days nor this month (ingested or live): show how to start.
     empty: bool,
     /// The prefix of the tenant's newest active key, for the first-request snippet.
     key_prefix: Option<String>,
@@ -73,16 +76,11 @@ pub async fn page(
 
     let balances = balance::balances(&state, who.tenant_id).await?;
     let caps = cap_views(&state, &who, &month).await?;
-    let spent = crate::spend::month_to_date(
-        &state,
-        who.tenant_id,
-        &month,
-        &[aig_common::budget::ALL_TAGS],
-    )
-    .await?
-    .first()
-    .copied()
-    .unwrap_or(0);
+    let spent = crate::spend::month_to_date(&state, who.tenant_id, &month, &[ALL_TAGS])
+        .await?
+        .first()
+        .copied()
+        .unwrap_or(0);
 
     let by_model = db::usage_daily::summarize(
         state.db(),
@@ -118,7 +116,8 @@ pub async fn page(
         })
         .collect();
 
-    let empty = this_month.requests == 0 && recent_requests == 0;
+    // Spend is live while rollups wait for ingestion: either shows the tenant has started.
+    let empty = this_month.requests == 0 && recent_requests == 0 && spent == 0;
     let key_prefix = if empty {
         db::api_key::list_for_tenant(state.db(), who.tenant_id)
             .await?
@@ -136,6 +135,7 @@ pub async fn page(
         balance: view::usd(balances.live),
         low_balance: balances.live <= 0,
         spend: spend_text(spent),
+        all_traffic: caps.iter().find(|c| c.tag == ALL_TAGS).cloned(),
         caps,
         requests: view::count(this_month.requests),
         fallback_rate: view::percent(this_month.fallbacks, this_month.requests),
