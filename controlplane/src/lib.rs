@@ -52,7 +52,17 @@ pub fn router(state: AppState) -> Router {
             "/logout",
             get(routes::session::logout_page).post(routes::session::logout),
         )
-        .route("/dashboard", get(routes::session::dashboard))
+        .route("/dashboard", get(routes::dashboard::overview::page))
+        .route(
+            "/dashboard/budgets",
+            get(routes::dashboard::budgets::page).post(routes::dashboard::budgets::save),
+        )
+        .route(
+            "/dashboard/budgets/delete",
+            post(routes::dashboard::budgets::delete),
+        )
+        .route("/dashboard/usage", get(routes::dashboard::usage::page))
+        .route("/dashboard/usage.csv", get(routes::dashboard::usage::csv))
         .route(
             "/dashboard/keys",
             get(routes::keys::list).post(routes::keys::create),

@@ -2,11 +2,6 @@
 //! navigation to every dashboard page, HTML error pages for browsers and JSON for the API,
 //! escaping of user data, and the static files the CSP allows.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a failed request must fail the test at once"
-)]
-
 use aig_tests::controlplane::TestControlPlane;
 use sqlx::PgPool;
 

@@ -66,6 +66,16 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
+    /// `"tag"`, `"model"` or `"day"`; anything else `None`.
+    pub fn parse(raw: &str) -> Option<GroupBy> {
+        match raw {
+            "tag" => Some(GroupBy::Tag),
+            "model" => Some(GroupBy::Model),
+            "day" => Some(GroupBy::Day),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             GroupBy::Tag => "tag",

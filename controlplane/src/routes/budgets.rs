@@ -19,9 +19,10 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 /// Largest cap accepted: USD 10 billion, far beyond any real budget, well inside `i64`.
-const MAX_CAP_CENTS: u64 = 1_000_000_000_000;
+pub const MAX_CAP_CENTS: u64 = 1_000_000_000_000;
 
 /// A budget as the API answers it, with this month's spend against it.
 #[derive(Debug, Serialize)]
@@ -57,11 +58,11 @@ fn view(budget: Budget, month: &Month, spent_micros: i64) -> BudgetView {
 }
 
 /// `tag`: `*`, or the `x-aig-tag` rule.
-fn valid_tag(tag: &str) -> bool {
+pub fn valid_tag(tag: &str) -> bool {
     tag == ALL_TAGS || is_valid_tag(tag)
 }
 
-const TAG_RULE: &str =
+pub const TAG_RULE: &str =
     "tag must be 1-64 characters of A-Z a-z 0-9 . _ : - (as sent in x-aig-tag), or * for all traffic";
 
 /// The body `{"tag": …, "monthly_cap_cents": …}`, checked field by field.
@@ -109,10 +110,7 @@ pub async fn upsert_budget(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<BudgetView>, Error> {
     let (tag, cap) = parse_budget_body(&body)?;
-    let mut tx = state.db().begin().await?;
-    let budget = db::budget::upsert(&mut *tx, auth.tenant_id, &tag, cap).await?;
-    publish::budget_set(&state, auth.tenant_id, &tag, cap).await?;
-    tx.commit().await?;
+    let budget = set_cap(&state, auth.tenant_id, &tag, cap).await?;
 
     let month = Month::current();
     let spent = spend::month_to_date(&state, auth.tenant_id, &month, &[&tag]).await?;
@@ -152,19 +150,44 @@ pub async fn delete_budget(
     if !valid_tag(&tag) {
         return Err(Error::invalid(TAG_RULE, Some("tag")));
     }
-    let mut tx = state.db().begin().await?;
-    if db::budget::delete(&mut *tx, auth.tenant_id, &tag)
-        .await?
-        .is_none()
-    {
+    if remove_cap(&state, auth.tenant_id, &tag).await?.is_none() {
         return Err(Error::not_found(
             format!("no budget for tag {tag:?}"),
             "budget_not_found",
         ));
     }
-    publish::budget_delete(&state, auth.tenant_id, &tag).await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets `tag`'s monthly cap (a checked tag and cap) in Postgres and Redis in one step, so
+/// the data plane enforces it within a second; the API and the budgets page both write here.
+pub async fn set_cap(
+    state: &AppState,
+    tenant_id: Uuid,
+    tag: &str,
+    monthly_cap_cents: i64,
+) -> Result<Budget, Error> {
+    let mut tx = state.db().begin().await?;
+    let budget = db::budget::upsert(&mut *tx, tenant_id, tag, monthly_cap_cents).await?;
+    publish::budget_set(state, tenant_id, tag, monthly_cap_cents).await?;
+    tx.commit().await?;
+    Ok(budget)
+}
+
+/// Removes `tag`'s cap from Postgres and Redis in one step; `None` if it had none (and
+/// nothing was published).
+pub async fn remove_cap(
+    state: &AppState,
+    tenant_id: Uuid,
+    tag: &str,
+) -> Result<Option<Budget>, Error> {
+    let mut tx = state.db().begin().await?;
+    let Some(budget) = db::budget::delete(&mut *tx, tenant_id, tag).await? else {
+        return Ok(None);
+    };
+    publish::budget_delete(state, tenant_id, tag).await?;
+    tx.commit().await?;
+    Ok(Some(budget))
 }
 
 #[cfg(test)]

@@ -240,11 +240,6 @@ pub async fn logout(
     Ok(response)
 }
 
-/// `GET /dashboard`: the keys page for now (the full dashboard is to come).
-pub async fn dashboard(_who: SignedIn) -> Redirect {
-    Redirect::to("/dashboard/keys")
-}
-
 fn append_cookie(response: &mut Response, cookie: &str) {
     if let Ok(value) = axum::http::HeaderValue::from_str(cookie) {
         response

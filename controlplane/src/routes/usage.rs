@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Longest range one call may cover.
-const MAX_DAYS: i64 = 366;
+pub const MAX_DAYS: i64 = 366;
 
 #[derive(Debug, PartialEq, Eq)]
 struct UsageQuery {
@@ -24,7 +24,8 @@ struct UsageQuery {
     group_by: GroupBy,
 }
 
-fn parse_date(name: &str, raw: &str) -> Result<NaiveDate, Error> {
+/// A `YYYY-MM-DD` query value; the error names the parameter.
+pub fn parse_date(name: &str, raw: &str) -> Result<NaiveDate, Error> {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .ok()
         .filter(|_| raw.len() == 10)
@@ -43,17 +44,12 @@ fn parse_query(raw: Option<&str>, month: &Month) -> Result<UsageQuery, Error> {
             "from" => from = Some(parse_date("from", &value)?),
             "to" => to = Some(parse_date("to", &value)?),
             "group_by" => {
-                group_by = Some(match value.as_ref() {
-                    "tag" => GroupBy::Tag,
-                    "model" => GroupBy::Model,
-                    "day" => GroupBy::Day,
-                    other => {
-                        return Err(Error::invalid(
-                            format!("group_by must be tag, model or day, got {other:?}"),
-                            Some("group_by"),
-                        ))
-                    }
-                })
+                group_by = Some(GroupBy::parse(&value).ok_or_else(|| {
+                    Error::invalid(
+                        format!("group_by must be tag, model or day, got {value:?}"),
+                        Some("group_by"),
+                    )
+                })?)
             }
             other => {
                 return Err(Error::invalid(
@@ -65,6 +61,16 @@ fn parse_query(raw: Option<&str>, month: &Month) -> Result<UsageQuery, Error> {
     }
     let from = from.unwrap_or(month.first_day);
     let to = to.unwrap_or(month.today);
+    check_range(from, to)?;
+    Ok(UsageQuery {
+        from,
+        to,
+        group_by: group_by.unwrap_or(GroupBy::Day),
+    })
+}
+
+/// `from`..=`to` must run forward and cover at most [`MAX_DAYS`] days.
+pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), Error> {
     if from > to {
         return Err(Error::invalid(
             format!("from ({from}) is after to ({to})"),
@@ -77,28 +83,32 @@ fn parse_query(raw: Option<&str>, month: &Month) -> Result<UsageQuery, Error> {
             Some("from"),
         ));
     }
-    Ok(UsageQuery {
-        from,
-        to,
-        group_by: group_by.unwrap_or(GroupBy::Day),
-    })
+    Ok(())
 }
 
-#[derive(Debug, Default, Serialize)]
-struct Totals {
-    requests: i64,
-    fallbacks: i64,
-    errors: i64,
-    input_tokens: i64,
-    cache_read_tokens: i64,
-    cache_write_tokens: i64,
-    output_tokens: i64,
-    cost_micros: i64,
-    cost_cents: i64,
+/// Usage groups added up (one group's, or a whole answer's).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub requests: i64,
+    pub fallbacks: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub cost_cents: i64,
 }
 
 impl Totals {
-    fn add(&mut self, g: &UsageGroup) {
+    /// One group's totals.
+    pub fn of(g: &UsageGroup) -> Totals {
+        let mut one = Totals::default();
+        one.add(g);
+        one
+    }
+
+    pub fn add(&mut self, g: &UsageGroup) {
         self.requests += g.requests;
         self.fallbacks += g.fallbacks;
         self.errors += g.errors;
@@ -126,9 +136,7 @@ pub async fn get_usage(
         .iter()
         .map(|g| {
             total.add(g);
-            let mut one = Totals::default();
-            one.add(g);
-            let mut row = serde_json::to_value(&one).unwrap_or_default();
+            let mut row = serde_json::to_value(Totals::of(g)).unwrap_or_default();
             // An untagged request is grouped under tag null.
             let key = match (q.group_by, g.key.as_str()) {
                 (GroupBy::Tag, "") => Value::Null,
