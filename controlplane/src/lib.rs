@@ -114,6 +114,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/static/app.css", get(routes::pages::app_css))
         .route("/static/app.js", get(routes::pages::app_js))
+        .route("/static/favicon.svg", get(routes::pages::favicon))
+        .route("/favicon.ico", get(routes::pages::favicon))
         .route("/healthz", get(routes::health::healthz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)

@@ -55,6 +55,18 @@ pub async fn app_css() -> Response {
         .into_response()
 }
 
+/// `GET /static/favicon.svg` (also answered at `/favicon.ico`, where browsers look first).
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../../web/static/favicon.svg"),
+    )
+        .into_response()
+}
+
 /// `GET /static/app.js`: the little the pages do in the browser (copy buttons, confirmations).
 pub async fn app_js() -> Response {
     (
