@@ -29,8 +29,13 @@ pub fn usd_cents(cents: i64) -> String {
     format!("{sign}${}.{:02}", count(whole), abs % 100)
 }
 
-/// Micro-USD as USD with cents, rounded toward zero: `1_234_567_890` → `"$1,234.56"`.
+/// Micro-USD as USD with cents, rounded toward zero: `1_234_567_890` → `"$1,234.56"`. A
+/// non-zero amount under a cent is written to the micro-dollar (`$0.000288`) rather than as
+/// a misleading `$0.00`.
 pub fn usd(micros: i64) -> String {
+    if micros != 0 && micros.unsigned_abs() < MICROS_PER_CENT {
+        return usd_fine(micros);
+    }
     usd_cents(micros / MICROS_PER_CENT as i64)
 }
 
@@ -38,7 +43,7 @@ pub fn usd(micros: i64) -> String {
 /// or more are written as [`usd`].
 pub fn usd_fine(micros: i64) -> String {
     if micros.unsigned_abs() >= MICROS_PER_CENT {
-        return usd(micros);
+        return usd_cents(micros / MICROS_PER_CENT as i64);
     }
     let sign = if micros < 0 { "-" } else { "" };
     format!("{sign}$0.{:06}", micros.unsigned_abs())
@@ -78,6 +83,32 @@ pub fn millis(ms: i64) -> String {
     }
 }
 
+/// What people type as an amount of dollars, as cents: `"25"`, `"25.5"`, `"$25.50"`,
+/// `"1,000"`, `"-5.00"`, `"+3"`, `"-$0.01"`. At most two decimals and twelve whole digits;
+/// anything else (`""`, `".5"`, `"1e3"`, `"1.234"`, `"--5"`) is `None`. Integers only.
+pub fn parse_usd(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let (negative, rest) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw.strip_prefix('+').unwrap_or(raw)),
+    };
+    let cleaned: String = rest
+        .strip_prefix('$')
+        .unwrap_or(rest)
+        .chars()
+        .filter(|c| *c != ',')
+        .collect();
+    let (whole, frac) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
+    let cents = whole.checked_mul(100)?.checked_add(frac)?;
+    Some(if negative { -cents } else { cents })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,8 +127,34 @@ mod tests {
         assert_eq!(usd_cents(-5), "-$0.05");
         assert_eq!(usd(1_234_567_890), "$1,234.56");
         assert_eq!(usd(-12_345), "-$0.01");
+        assert_eq!(usd(288), "$0.000288");
+        assert_eq!(usd(0), "$0.00");
         assert_eq!(usd_fine(123), "$0.000123");
         assert_eq!(usd_fine(25_000), "$0.02");
+    }
+
+    #[test]
+    fn typed_dollar_amounts_parse_to_cents() {
+        assert_eq!(parse_usd("25"), Some(2500));
+        assert_eq!(parse_usd(" $25.5 "), Some(2550));
+        assert_eq!(parse_usd("1,000"), Some(100_000));
+        assert_eq!(parse_usd("-5.00"), Some(-500));
+        assert_eq!(parse_usd(" +3 "), Some(300));
+        assert_eq!(parse_usd("-$0.01"), Some(-1));
+        assert_eq!(parse_usd("0"), Some(0));
+        for bad in [
+            "",
+            "abc",
+            "1.234",
+            "--5",
+            ".5",
+            "1e3",
+            "-",
+            "5.-1",
+            "9999999999999",
+        ] {
+            assert_eq!(parse_usd(bad), None, "{bad}");
+        }
     }
 
     #[test]

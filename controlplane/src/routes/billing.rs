@@ -14,7 +14,7 @@ use crate::db::checkout_session::{NewSession, CURRENCY};
 use crate::error::Error;
 use crate::routes::pages::{public_base, render, Chrome, PageError};
 use crate::state::AppState;
-use crate::view::usd_cents;
+use crate::view::{self, usd_cents};
 use aig_common::budget::MICROS_PER_CENT;
 use askama::Template;
 use axum::extract::State;
@@ -39,13 +39,6 @@ pub struct EntryView {
     pub kind: String,
     pub amount: String,
     pub reason: String,
-}
-
-/// Micro-USD as dollars with cents (`-0.0123` rounds toward zero to `-0.01`).
-fn dollars(micros: i64) -> String {
-    let cents = micros / MICROS_PER_CENT as i64;
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 /// The platform fee on a top-up of `credit_cents`: `fee_bp` basis points of it, rounded up
@@ -81,22 +74,9 @@ fn fee_notice(fee_bp: u32, example_cents: u64) -> String {
 /// The amount the fee sentence uses as its example: $25.00 when allowed.
 const EXAMPLE_TOPUP_CENTS: u64 = 2_500;
 
-/// `"25"`, `"25.5"`, `"25.50"` → 2550 cents; anything else `None`.
+/// A typed top-up in cents: any positive [`view::parse_usd`] amount.
 fn parse_dollars(raw: &str) -> Option<u64> {
-    let raw = raw.trim().trim_start_matches('$');
-    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !whole
-            .bytes()
-            .chain(frac.bytes())
-            .all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let whole: u64 = whole.parse().ok()?;
-    let frac: u64 = format!("{frac:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(frac)
+    view::parse_usd(raw).and_then(|c| u64::try_from(c).ok())
 }
 
 #[derive(Template)]
@@ -128,18 +108,18 @@ async fn billing_page(
         .map(|row| EntryView {
             when: row.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             kind: row.kind.replace('_', " "),
-            amount: dollars(row.amount_micros),
+            amount: view::usd(row.amount_micros),
             reason: row.reason.unwrap_or_default(),
         })
         .collect();
     let config = state.config();
     let page = BillingPage {
         chrome: Chrome::signed_in(who, csrf, "billing"),
-        balance: dollars(balance),
+        balance: view::usd(balance),
         entries,
         enabled: config.stripe_secret_key.is_some(),
-        min: dollars(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
-        max: dollars(config.topup_max_cents as i64 * MICROS_PER_CENT as i64),
+        min: view::usd(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
+        max: view::usd(config.topup_max_cents as i64 * MICROS_PER_CENT as i64),
         fee: fee_notice(
             config.topup_fee_bp,
             EXAMPLE_TOPUP_CENTS.clamp(config.topup_min_cents, config.topup_max_cents),
@@ -211,8 +191,8 @@ pub async fn checkout(
     let Some(cents) = cents else {
         let message = format!(
             "Enter an amount from {} to {}.",
-            dollars(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
-            dollars(config.topup_max_cents as i64 * MICROS_PER_CENT as i64)
+            view::usd(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
+            view::usd(config.topup_max_cents as i64 * MICROS_PER_CENT as i64)
         );
         return billing_page(
             &state,
@@ -327,8 +307,6 @@ mod tests {
         for bad in ["", "abc", "1.234", "-5", ".5", "1e3"] {
             assert_eq!(parse_dollars(bad), None, "{bad}");
         }
-        assert_eq!(dollars(30_000_000), "$30.00");
-        assert_eq!(dollars(-12_345), "-$0.01");
     }
 
     #[test]

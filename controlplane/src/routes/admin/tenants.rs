@@ -441,28 +441,9 @@ pub struct CreditForm {
     key: String,
 }
 
-/// `"12.5"`, `"-5.00"`, `"+3"`, `"$7"` → cents (1250, -500, 300, 700); anything else,
-/// zero included, `None`.
+/// A typed adjustment in cents: any [`view::parse_usd`] amount but zero.
 pub fn parse_signed_cents(raw: &str) -> Option<i64> {
-    let raw = raw.trim();
-    let (negative, rest) = match raw.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, raw.strip_prefix('+').unwrap_or(raw)),
-    };
-    let rest = rest.trim_start_matches('$');
-    let (whole, frac) = rest.split_once('.').unwrap_or((rest, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !digits(whole) || !digits(frac) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
-    let cents = whole.checked_mul(100)?.checked_add(frac)?;
-    match cents {
-        0 => None,
-        c if negative => Some(-c),
-        c => Some(c),
-    }
+    view::parse_usd(raw).filter(|c| *c != 0)
 }
 
 /// `POST /admin/tenants/{id}/credit`: an `adjustment` ledger entry of `amount` dollars (may

@@ -82,26 +82,9 @@ fn cap_view(budget: &Budget, spent_micros: i64) -> CapView {
     }
 }
 
-/// `"25"`, `"25.5"`, `"$25.50"`, `"1,000"` → cents; anything else (negative, more than two
-/// decimals, over [`MAX_CAP_CENTS`]) `None`.
+/// A typed cap in cents: any [`view::parse_usd`] amount from 0 to [`MAX_CAP_CENTS`].
 pub fn parse_cap_dollars(raw: &str) -> Option<i64> {
-    let cleaned: String = raw
-        .trim()
-        .trim_start_matches('$')
-        .chars()
-        .filter(|c| *c != ',')
-        .collect();
-    let (whole, frac) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !digits(whole) || !digits(frac) {
-        return None;
-    }
-    let whole: u64 = whole.parse().ok()?;
-    let frac: u64 = format!("{frac:0<2}").parse().ok()?;
-    let cents = whole.checked_mul(100)?.checked_add(frac)?;
-    (cents <= MAX_CAP_CENTS)
-        .then(|| i64::try_from(cents).ok())
-        .flatten()
+    view::parse_usd(raw).filter(|c| (0..=MAX_CAP_CENTS as i64).contains(c))
 }
 
 #[derive(Template)]
