@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 /// Shortest password accepted.
-pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MIN_PASSWORD_LEN: usize = 10;
 /// Name of the key created with a tenant.
 pub const FIRST_KEY_NAME: &str = "Default key";
 

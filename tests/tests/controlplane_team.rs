@@ -362,7 +362,7 @@ async fn members_see_the_team_read_only_and_their_posts_are_403_changing_nothing
     assert!(team.html.contains("Only owners can invite"));
     for page in &posts {
         assert_eq!(page.status, 403, "{}", page.html);
-        assert!(page.html.contains("nothing was changed"));
+        assert!(page.html.contains("Nothing was changed"));
     }
     assert_eq!(role_of(&pool, "ada@acme.test").await, "owner");
     assert_eq!(role_of(&pool, "bob@acme.test").await, "member");

@@ -171,6 +171,9 @@ pub enum PageError {
     Csrf,
     /// The tenant is suspended: 403.
     Suspended,
+    /// Signed in, but not allowed to do this (e.g. a member trying an owner's action): 403
+    /// with the reason, nothing changed.
+    Forbidden(&'static str),
     /// Too many login attempts: 429.
     RateLimited,
     /// 404.
@@ -221,6 +224,12 @@ impl IntoResponse for PageError {
                 "Account suspended",
                 "This organisation is suspended. Contact support to have it reinstated.".to_owned(),
                 "/login",
+            ),
+            PageError::Forbidden(why) => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                format!("{why} Nothing was changed."),
+                "/dashboard",
             ),
             PageError::RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,

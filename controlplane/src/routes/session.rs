@@ -18,8 +18,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-/// Shortest password sign-up accepts.
-pub const MIN_PASSWORD_LEN: usize = 10;
+/// Shortest password sign-up accepts: the same rule as every other way to set one.
+pub use crate::accounts::MIN_PASSWORD_LEN;
 /// Said for every failed login, whichever of email or password was wrong.
 const BAD_LOGIN: &str = "That email and password do not match an account.";
 

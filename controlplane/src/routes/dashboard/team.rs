@@ -64,27 +64,9 @@ struct TeamPage {
     days: i64,
 }
 
-/// The 403 page for a member who tried an owner's action (the shared error page's look).
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ForbiddenPage {
-    chrome: Chrome,
-    heading: &'static str,
-    message: String,
-    back: &'static str,
-}
-
-fn forbidden() -> Response {
-    let page = ForbiddenPage {
-        chrome: Chrome::public(""),
-        heading: "Owners only",
-        message: "Only the organisation's owners can manage the team, so nothing was changed. \
-                  Ask an owner if you need this done."
-            .to_owned(),
-        back: "/dashboard/team",
-    };
-    render(&page, StatusCode::FORBIDDEN, &[])
-}
+/// Why a member's attempt at an owner's action is refused.
+const OWNERS_ONLY: &str = "Only the organisation's owners can manage the team; ask an owner if \
+                           you need this done.";
 
 /// Lower-case hex SHA-256 of an invitation token: what the table stores.
 pub fn token_hash(token: &str) -> String {
@@ -194,7 +176,7 @@ pub async fn invite_member(
         return Err(PageError::Csrf);
     }
     if !who.is_owner() {
-        return Ok(forbidden());
+        return Err(PageError::Forbidden(OWNERS_ONLY));
     }
     let email = form.email.trim();
     let again = |message: String, status: StatusCode| {
@@ -280,7 +262,7 @@ pub async fn revoke_invitation(
         return Err(PageError::Csrf);
     }
     if !who.is_owner() {
-        return Ok(forbidden());
+        return Err(PageError::Forbidden(OWNERS_ONLY));
     }
     let id = parse_id(&id)?;
     if !db::invitation::revoke(state.db(), who.tenant_id, id).await? {
@@ -316,7 +298,7 @@ pub async fn change_role(
         return Err(PageError::Csrf);
     }
     if !who.is_owner() {
-        return Ok(forbidden());
+        return Err(PageError::Forbidden(OWNERS_ONLY));
     }
     let id = parse_id(&id)?;
     if !ROLES.contains(&form.role.as_str()) {
@@ -333,7 +315,7 @@ pub async fn change_role(
     let mut tx = state.db().begin().await?;
     let owners = db::app_user::lock_owners(&mut *tx, who.tenant_id).await?;
     if !owners.contains(&who.user_id) {
-        return Ok(forbidden()); // demoted by another owner since this request began
+        return Err(PageError::Forbidden(OWNERS_ONLY)); // demoted by another owner since this request began
     }
     let current = db::app_user::find_role(&mut *tx, who.tenant_id, id)
         .await?
@@ -373,13 +355,13 @@ pub async fn remove_member(
         return Err(PageError::Csrf);
     }
     if !who.is_owner() {
-        return Ok(forbidden());
+        return Err(PageError::Forbidden(OWNERS_ONLY));
     }
     let id = parse_id(&id)?;
     let mut tx = state.db().begin().await?;
     let owners = db::app_user::lock_owners(&mut *tx, who.tenant_id).await?;
     if !owners.contains(&who.user_id) {
-        return Ok(forbidden()); // demoted by another owner since this request began
+        return Err(PageError::Forbidden(OWNERS_ONLY)); // demoted by another owner since this request began
     }
     let current = db::app_user::find_role(&mut *tx, who.tenant_id, id)
         .await?
