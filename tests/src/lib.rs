@@ -8,6 +8,7 @@ pub mod mock;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod seed;
+pub mod signal;
 pub mod temp_dir;
 
 pub use app::{chat_body, parse_sse, SseFrame, StreamResponse, TestApp, TestResponse};

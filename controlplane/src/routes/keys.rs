@@ -6,7 +6,7 @@ use crate::auth::csrf;
 use crate::auth::session::SignedIn;
 use crate::db;
 use crate::error::Error;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{render, with_cookie, Chrome, PageError};
 use crate::routes::session::CsrfForm;
 use crate::state::AppState;
 use askama::Template;
@@ -81,13 +81,8 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let (token, set) = csrf::token(&state, &headers);
-    let mut response = keys_page(&state, &who, &token, None, None, StatusCode::OK).await?;
-    if let Some(cookie) = set.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
-        response
-            .headers_mut()
-            .append(axum::http::header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    let response = keys_page(&state, &who, &token, None, None, StatusCode::OK).await?;
+    Ok(with_cookie(response, set))
 }
 
 #[derive(Deserialize)]

@@ -162,6 +162,14 @@ impl Chrome {
     }
 }
 
+/// Appends the `Set-Cookie` a page's [`crate::auth::csrf::token`] asked for, if any.
+pub fn with_cookie(mut response: Response, set: Option<String>) -> Response {
+    if let Some(cookie) = set.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
 /// A page's error, answered as an HTML page (or a redirect to the login page).
 #[derive(Debug)]
 pub enum PageError {

@@ -56,36 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = %stripe.addr, webhook = %args.webhook_url, "aig-fake-stripe listening");
     tokio::select! {
         () = stripe.wait() => {}
-        () = shutdown_signal() => {}
+        () = aig_tests::signal::shutdown_signal() => {}
     }
     tracing::info!("aig-fake-stripe stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

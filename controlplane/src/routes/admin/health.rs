@@ -2,12 +2,12 @@
 //! degraded now or not (provider and provider/model marks), the counts of its last windows,
 //! a 24-hour timeline of degraded periods and the latest state changes.
 
-use super::{with_cookie, PlatformAdmin};
+use super::PlatformAdmin;
 use crate::auth::csrf;
 use crate::charts::timeline::{self, Row, Span};
 use crate::charts::Svg;
 use crate::error::Error;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{render, with_cookie, Chrome, PageError};
 use crate::state::AppState;
 use crate::view;
 use aig_common::catalog::Catalog;

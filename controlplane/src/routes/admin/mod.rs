@@ -26,16 +26,3 @@ impl FromRequestParts<AppState> for PlatformAdmin {
         Ok(PlatformAdmin(who))
     }
 }
-
-/// Appends the CSRF cookie a page set, if any.
-fn with_cookie(
-    mut response: axum::response::Response,
-    set: Option<String>,
-) -> axum::response::Response {
-    if let Some(cookie) = set.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
-        response
-            .headers_mut()
-            .append(axum::http::header::SET_COOKIE, cookie);
-    }
-    response
-}

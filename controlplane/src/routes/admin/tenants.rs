@@ -2,14 +2,14 @@
 //! spend (searchable, sortable, paginated), and one tenant's detail — members, keys, ledger,
 //! the last 30 days of usage — with suspend/reinstate and credit adjustments.
 
-use super::{with_cookie, PlatformAdmin};
+use super::PlatformAdmin;
 use crate::accounts;
 use crate::auth::csrf;
 use crate::charts::{self, Bar, Svg};
 use crate::db;
 use crate::db::tenant::AdminSort;
 use crate::db::usage_daily::GroupBy;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{render, with_cookie, Chrome, PageError};
 use crate::routes::session::CsrfForm;
 use crate::spend::Month;
 use crate::state::AppState;

@@ -9,12 +9,12 @@ use crate::chain_log::{self, Outcome};
 use crate::charts::flow::{flow, Band};
 use crate::charts::Svg;
 use crate::db;
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{render, with_cookie, Chrome, PageError};
 use crate::state::AppState;
 use crate::view;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Days, NaiveDate, Utc};
 use serde::Deserialize;
@@ -256,11 +256,7 @@ pub async fn page(
         primaries,
         truncated: i64::try_from(shapes.len()).unwrap_or(i64::MAX) >= SHAPES,
     };
-    let mut response = render(&page, status, &[]);
-    if let Some(cookie) = set.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(with_cookie(render(&page, status, &[]), set))
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use crate::auth::session::SignedIn;
 use crate::chain_log;
 use crate::db;
 use crate::db::request_log::{Cursor, LoggedRequest, Page, RequestFilter};
-use crate::routes::pages::{render, Chrome, PageError};
+use crate::routes::pages::{render, with_cookie, Chrome, PageError};
 use crate::state::AppState;
 use crate::view;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::DateTime;
 use serde::Deserialize;
@@ -285,11 +285,7 @@ pub async fn page(
         newer,
         older,
     };
-    let mut response = render(&page, status, &[]);
-    if let Some(cookie) = set.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(with_cookie(render(&page, status, &[]), set))
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@ use crate::auth::csrf;
 use crate::auth::session::SignedIn;
 use crate::db;
 use crate::db::invitation::NewInvitation;
-use crate::routes::pages::{public_base, render, Chrome, PageError};
+use crate::routes::pages::{public_base, render, with_cookie, Chrome, PageError};
 use crate::routes::session::CsrfForm;
 use crate::state::AppState;
 use crate::view;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -138,11 +138,8 @@ pub async fn show_team(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let (token, set) = csrf::token(&state, &headers);
-    let mut response = team_page(&state, &who, &token, None, None, StatusCode::OK).await?;
-    if let Some(cookie) = set.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    let response = team_page(&state, &who, &token, None, None, StatusCode::OK).await?;
+    Ok(with_cookie(response, set))
 }
 
 #[derive(Deserialize)]
