@@ -56,6 +56,9 @@ pub enum Error {
     /// A dependency (Redis) is unreachable; the detail is logged, never shown.
     #[error("the gateway cannot serve this request right now")]
     Unavailable(String),
+    /// A bug: a handler panicked. The detail is logged, never shown.
+    #[error("the gateway failed on this request; it has been logged")]
+    Internal(String),
 }
 
 impl Error {
@@ -82,6 +85,7 @@ impl Error {
             Error::Upstream { status, .. } => *status,
             Error::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -104,6 +108,7 @@ impl Error {
                 Error::UpstreamUnavailable { .. } => "upstream_error",
                 Error::NotFound(_) => "not_found",
                 Error::Unavailable(_) => "service_unavailable",
+                Error::Internal(_) => "internal_error",
             }
             .to_owned(),
         )
@@ -131,7 +136,8 @@ impl Error {
             | Error::LatencyBudgetExceeded(_)
             | Error::UpstreamTimeout(_)
             | Error::UpstreamUnavailable { .. }
-            | Error::Unavailable(_) => "api_error".into(),
+            | Error::Unavailable(_)
+            | Error::Internal(_) => "api_error".into(),
         }
     }
 
@@ -212,7 +218,7 @@ impl IntoResponse for ApiError {
         let status = self.error.status_code();
         let mut response =
             (status, self.headers, Json(self.error.body(self.shape))).into_response();
-        if let Error::Unavailable(detail) = &self.error {
+        if let Error::Unavailable(detail) | Error::Internal(detail) = &self.error {
             response
                 .extensions_mut()
                 .insert(ServerErrorDetail(detail.clone()));

@@ -48,21 +48,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// An unknown path: the HTML 404 page for a browser, the API's JSON error for anything else
-/// (API paths always answer JSON).
-pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path();
+/// Whether a request should be answered with an HTML page rather than the API's JSON: a
+/// browser asking (`Accept: text/html`) for anything but an API path.
+pub fn wants_page(path: &str, headers: &HeaderMap) -> bool {
     let api = ["/v1/", "/webhooks/", "/healthz", "/metrics"]
         .iter()
         .any(|p| path.starts_with(p));
-    let wants_html = headers
+    let html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    if wants_html && !api {
+    html && !api
+}
+
+/// An unknown path: the HTML 404 page for a browser, the API's JSON error for anything else
+/// (API paths always answer JSON).
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    if wants_page(uri.path(), &headers) {
         return pages::PageError::NotFound.into_response();
     }
-    Error::not_found(format!("no route for {path}"), "not_found").into_response()
+    Error::not_found(format!("no route for {}", uri.path()), "not_found").into_response()
 }
 
 pub async fn method_not_allowed() -> Error {

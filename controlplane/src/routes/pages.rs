@@ -9,11 +9,35 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 
 /// The pages' Content-Security-Policy: nothing but our own files — no inline script or
 /// style, no framing. Charts are inline SVG, which needs no exception.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Turns a handler's panic into the 500 page (or the API's JSON 500) instead of a dropped
+/// connection; the detail goes to the log, never to the page.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    let page = super::wants_page(request.uri().path(), request.headers());
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            let error = Error::Internal(format!("handler panicked: {message}"));
+            if page {
+                PageError::Server(error).into_response()
+            } else {
+                error.into_response()
+            }
+        }
+    }
+}
 
 /// Adds the security headers to every response: `nosniff` and a referrer policy everywhere;
 /// on HTML pages also the CSP and `X-Frame-Options`.
@@ -282,5 +306,65 @@ impl IntoResponse for PageError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+
+    async fn boom() -> &'static str {
+        panic!("password=hunter2")
+    }
+
+    /// Serves a router whose handlers panic, behind the same layers as the real app.
+    async fn serve() -> std::net::SocketAddr {
+        let app = Router::new()
+            .route("/dashboard/boom", get(boom))
+            .route("/v1/boom", get(boom))
+            .layer(axum::middleware::from_fn(catch_panic))
+            .layer(axum::middleware::from_fn(security_headers));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_panicking_page_is_the_500_page_and_an_api_call_the_json_500() {
+        let addr = serve().await;
+        let client = reqwest::Client::new();
+
+        let page = client
+            .get(format!("http://{addr}/dashboard/boom"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        let api = client
+            .get(format!("http://{addr}/v1/boom"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(page.status(), 500);
+        assert!(page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Something went wrong on our side"), "{html}");
+        assert!(
+            html.contains("/static/app.css"),
+            "the 500 page has the site's look"
+        );
+        assert!(!html.contains("hunter2"), "internals stay in the log");
+        assert_eq!(api.status(), 500);
+        let body = api.text().await.unwrap();
+        assert!(body.starts_with(r#"{"error""#), "{body}");
+        assert!(!body.contains("hunter2"));
     }
 }
