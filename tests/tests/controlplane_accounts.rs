@@ -389,6 +389,48 @@ async fn logout_ends_the_session(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn logging_out_also_ends_a_copied_session_cookie_and_a_new_login_works(pool: PgPool) {
+    let cp = TestControlPlane::spawn(pool).await;
+    let (mut browser, page) = signed_up(&cp, "Acme", "ada@acme.test").await;
+    let copied = page
+        .set_cookies()
+        .into_iter()
+        .find_map(|c| {
+            c.split(';')
+                .next()
+                .filter(|kv| kv.starts_with("aig_session="))
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let with_copy = || async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(cp.url("/dashboard/keys"))
+            .header("cookie", &copied)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let before = with_copy().await;
+
+    browser.get("/logout").await;
+    browser.post("/logout", &[]).await;
+    let after = with_copy().await;
+    let mut again = cp.browser();
+    let login = again.log_in("ada@acme.test", PASSWORD).await;
+    let page_after_login = again.get("/dashboard/keys").await;
+
+    assert_eq!(before, 200);
+    assert_eq!(after, 303, "the copied cookie no longer signs anyone in");
+    assert_eq!(login.status, 303);
+    assert_eq!(page_after_login.status, 200);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn signed_out_visitors_are_sent_to_login(pool: PgPool) {
     let cp = TestControlPlane::spawn(pool.clone()).await;
     let mut browser = cp.browser();

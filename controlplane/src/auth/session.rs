@@ -30,16 +30,25 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// The user's session epoch at sign-in; logging out moves it on, ending this session.
+    #[serde(default)]
+    pub ep: i32,
 }
 
 /// A signed session token for the user, valid for [`SESSION_HOURS`] from now.
-pub fn issue(state: &AppState, user_id: Uuid, tenant_id: Uuid) -> Result<String, PageError> {
+pub fn issue(
+    state: &AppState,
+    user_id: Uuid,
+    tenant_id: Uuid,
+    epoch: i32,
+) -> Result<String, PageError> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user_id,
         tid: tenant_id,
         iat: now,
         exp: now + SESSION_HOURS * 3600,
+        ep: epoch,
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -105,7 +114,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let user = db::app_user::find_session_user(state.db(), claims.sub)
             .await
             .map_err(|e| PageError::Server(e.into()))?
-            .filter(|u| u.tenant_id == claims.tid)
+            .filter(|u| u.tenant_id == claims.tid && u.session_epoch == claims.ep)
             .ok_or(PageError::SignedOut)?;
         if user.tenant_status == STATUS_SUSPENDED && !user.is_platform_admin {
             return Err(PageError::Suspended);

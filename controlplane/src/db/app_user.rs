@@ -39,6 +39,8 @@ pub struct Credentials {
     pub tenant_id: Uuid,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Sessions signed with another epoch are over.
+    pub session_epoch: i32,
 }
 
 /// The user with this email, whatever its case.
@@ -48,7 +50,7 @@ pub async fn find_credentials(
 ) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as!(
         Credentials,
-        "select id as user_id, tenant_id, password_hash
+        "select id as user_id, tenant_id, password_hash, session_epoch
            from app_user
           where lower(email) = lower($1)",
         email
@@ -69,6 +71,7 @@ pub struct SessionUser {
     /// `owner` or `member`.
     pub role: String,
     pub is_platform_admin: bool,
+    pub session_epoch: i32,
 }
 
 pub async fn find_session_user(
@@ -78,7 +81,8 @@ pub async fn find_session_user(
     sqlx::query_as!(
         SessionUser,
         "select u.id as user_id, u.tenant_id, u.email, t.name as tenant_name,
-                t.status as tenant_status, u.role, u.is_platform_admin
+                t.status as tenant_status, u.role, u.is_platform_admin,
+                u.session_epoch
            from app_user u
            join tenant t on t.id = u.tenant_id
           where u.id = $1",
@@ -181,4 +185,17 @@ pub async fn email_taken(e: impl PgExecutor<'_>, email: &str) -> sqlx::Result<bo
     )
     .fetch_one(e)
     .await
+}
+
+/// Ends every session of the user (see `session_epoch` in migrations/0006).
+pub async fn end_sessions(e: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update app_user
+            set session_epoch = session_epoch + 1, updated_at = now()
+          where id = $1",
+        id
+    )
+    .execute(e)
+    .await?;
+    Ok(())
 }

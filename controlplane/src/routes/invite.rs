@@ -205,7 +205,7 @@ pub async fn accept_invitation(
     tracing::info!(tenant = %accepted.tenant_id, user = %user_id, invitation = %accepted.id,
         "invitation accepted");
 
-    let session_token = session::issue(&state, user_id, accepted.tenant_id)?;
+    let session_token = session::issue(&state, user_id, accepted.tenant_id, 0)?;
     let mut response = Redirect::to("/dashboard").into_response();
     if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&headers, &session_token)) {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -140,7 +140,7 @@ pub async fn signup(
         }
         Err(e) => return Err(e.into()),
     };
-    let token = session::issue(&state, created.user_id, created.tenant_id)?;
+    let token = session::issue(&state, created.user_id, created.tenant_id, 0)?;
     let who = SignedIn {
         user_id: created.user_id,
         tenant_id: created.tenant_id,
@@ -195,12 +195,15 @@ pub async fn login(
     }
     let credentials = db::app_user::find_credentials(state.db(), form.email.trim()).await?;
     let (hash, who) = match credentials {
-        Some(c) => (Some(c.password_hash), Some((c.user_id, c.tenant_id))),
+        Some(c) => (
+            Some(c.password_hash),
+            Some((c.user_id, c.tenant_id, c.session_epoch)),
+        ),
         None => (None, None),
     };
     let matches =
         password::verify_or_dummy(SecretString::from(form.password.clone()), hash).await?;
-    let Some((user_id, tenant_id)) = who.filter(|_| matches) else {
+    let Some((user_id, tenant_id, epoch)) = who.filter(|_| matches) else {
         let page = LoginPage {
             chrome: Chrome::public(&form.csrf),
             error: Some(BAD_LOGIN),
@@ -211,7 +214,7 @@ pub async fn login(
     if let Err(e) = login_limit::succeeded(&state, &form.email).await {
         tracing::warn!("could not clear the login counter: {e}");
     }
-    let token = session::issue(&state, user_id, tenant_id)?;
+    let token = session::issue(&state, user_id, tenant_id, epoch)?;
     tracing::info!(tenant = %tenant_id, user = %user_id, "signed in");
     let mut response = Redirect::to("/dashboard").into_response();
     append_cookie(&mut response, &session::set_cookie(&headers, &token));
@@ -234,6 +237,13 @@ pub async fn logout(
 ) -> Result<Response, PageError> {
     if !csrf::verify(&state, &headers, &form.csrf) {
         return Err(PageError::Csrf);
+    }
+    // Ends the session everywhere, copies of the cookie included, not just in this browser.
+    if let Some(claims) =
+        cookie::get(&headers, session::COOKIE).and_then(|t| session::decode(&state, t))
+    {
+        db::app_user::end_sessions(state.db(), claims.sub).await?;
+        tracing::info!(user = %claims.sub, "signed out");
     }
     let mut response = Redirect::to("/login").into_response();
     append_cookie(&mut response, &session::clear_cookie(&headers));
