@@ -66,7 +66,8 @@ pub struct Config {
     pub stripe_webhook_secret: Option<SecretString>,
     /// `STRIPE_SECRET_KEY`: creates Checkout Sessions; unset, the top-up form is off.
     pub stripe_secret_key: Option<SecretString>,
-    /// `STRIPE_API_BASE`: Stripe's API, or a local fake in dev and tests.
+    /// `STRIPE_API_BASE`: Stripe's API, or a local fake in dev and tests; an http(s) origin
+    /// (no path), no trailing slash.
     pub stripe_api_base: String,
     /// `AIG_TOPUP_MIN_CENTS` / `AIG_TOPUP_MAX_CENTS`: bounds of one top-up.
     pub topup_min_cents: u64,
@@ -208,12 +209,22 @@ impl Config {
         let stripe_api_base = var("STRIPE_API_BASE")
             .map(|v| v.trim().trim_end_matches('/').to_owned())
             .unwrap_or_else(|| "https://api.stripe.com".into());
+        // async-stripe replaces the URL's path with `/v1/…` (and panics on a URL it cannot
+        // parse), so only a bare origin is accepted.
         match url::Url::parse(&stripe_api_base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none() => {}
             _ => {
                 return Err(err(
                     "STRIPE_API_BASE",
-                    format!("{stripe_api_base:?} is not an http(s) URL"),
+                    format!(
+                        "{stripe_api_base:?} is not an http(s) origin without path, query or \
+                         fragment (e.g. https://api.stripe.com)"
+                    ),
                 ))
             }
         }
@@ -396,6 +407,8 @@ mod tests {
         }
         let c = config(&[("AIG_PUBLIC_URL", "https://gw.example.com/")]).unwrap();
         assert_eq!(c.public_url.as_deref(), Some("https://gw.example.com"));
+        let c = config(&[("STRIPE_API_BASE", "http://127.0.0.1:12111/")]).unwrap();
+        assert_eq!(c.stripe_api_base, "http://127.0.0.1:12111");
     }
 
     #[test]
@@ -413,6 +426,9 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "not-a-whsec-secret"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_"),
             ("STRIPE_API_BASE", "ftp://stripe"),
+            ("STRIPE_API_BASE", "api.stripe.com"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111/stripe"),
+            ("STRIPE_API_BASE", "https://api.stripe.com/?x=1"),
             ("AIG_TOPUP_MIN_CENTS", "0"),
             ("AIG_TOPUP_MAX_CENTS", "ten"),
             ("AIG_TOPUP_MAX_CENTS", "100"),

@@ -1,4 +1,5 @@
-//! The control plane's shared state: configuration, the Postgres pool, Redis and metrics.
+//! The control plane's shared state: configuration, the Postgres pool, Redis, metrics and the
+//! Stripe client.
 
 use crate::config::Config;
 use crate::error::Error;
@@ -33,6 +34,8 @@ struct Inner {
     metrics: Metrics,
     /// Signs session JWTs and CSRF tokens (`AIG_JWT_SECRET`, else random per process).
     session_key: SecretString,
+    /// Creates Checkout Sessions at `STRIPE_API_BASE`; `None` without `STRIPE_SECRET_KEY`.
+    stripe: Option<::stripe::Client>,
 }
 
 impl AppState {
@@ -61,8 +64,10 @@ impl AppState {
                 .jwt_secret(true)
                 .unwrap_or_else(|_| SecretString::from("")),
         };
+        let stripe = stripe_client(&config);
         Self(Arc::new(Inner {
             session_key,
+            stripe,
             redis_keys: RedisKeys::new(config.redis_prefix.clone()),
             config,
             db,
@@ -92,10 +97,27 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// The Stripe client, when `STRIPE_SECRET_KEY` is set.
+    pub fn stripe(&self) -> Option<&::stripe::Client> {
+        self.0.stripe.as_ref()
+    }
+
     /// The key sessions and CSRF tokens are signed with.
     pub fn session_key(&self) -> &[u8] {
         self.0.session_key.expose_secret().as_bytes()
     }
+}
+
+/// One Stripe client for the process, pointed at `STRIPE_API_BASE`. `Client::from_url` panics
+/// on a URL it cannot parse: config validated it, and it is parsed again here so that can
+/// never happen (an unparsable base leaves billing off).
+fn stripe_client(config: &Config) -> Option<::stripe::Client> {
+    let key = config.stripe_secret_key.as_ref()?;
+    url::Url::parse(&config.stripe_api_base).ok()?;
+    Some(::stripe::Client::from_url(
+        config.stripe_api_base.as_str(),
+        key.expose_secret(),
+    ))
 }
 
 /// An auto-reconnecting Redis connection with bounded connect and command times.

@@ -3,17 +3,10 @@
 //! (`STRIPE_WEBHOOK_SECRET`, the whole `whsec_…` string). Several `v1` entries appear while a
 //! secret is being rolled; any one matching is enough.
 //!
-//! Why plain reqwest and not `async-stripe` (named by SPEC §7) for creating Checkout Sessions
-//! ([`crate::routes::billing::checkout`]): measured on this 2-core build machine (Nov 2026),
-//! async-stripe 0.41 with only `checkout` + `runtime-tokio-hyper-rustls-webpki` added 130 s
-//! to a clean build of a small tokio + reqwest crate and 201 s (3 min 20 s) to this
-//! workspace's build (it re-features shared crates such as reqwest), over the ~3 minutes we
-//! allow; it also brings a second HTTP/TLS stack (hyper 0.14, http 0.2, rustls 0.21,
-//! hyper-rustls 0.24), panics on a bad base URL, has no per-request timeout, and needs a
-//! complete session object back, for one form POST of a dozen fields. 1.0 is still a release
-//! candidate and needs Rust 1.89 (our MSRV is 1.85). `Client::from_url` would point it at
-//! `STRIPE_API_BASE`, so revisit when 1.0 is stable. Webhook verification stays ours either
-//! way.
+//! Checkout Sessions are created with `async-stripe` (SPEC §7; only its `checkout` API and
+//! the rustls runtime), through the client in [`crate::state::AppState::stripe`] pointed at
+//! `STRIPE_API_BASE`, from [`crate::routes::billing::checkout`]. Webhook verification stays
+//! ours, here: constant-time HMAC comparison and a [`TOLERANCE_SECS`] timestamp tolerance.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

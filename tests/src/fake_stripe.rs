@@ -1,7 +1,7 @@
 //! `FakeStripe`: the part of Stripe that top-ups use, offline (port 0 in tests, a fixed address
 //! in `aig-fake-stripe`). It records every `POST /v1/checkout/sessions` (form fields as sent),
-//! answers with a session whose `url` is its own checkout page listing the line items and
-//! their total, and that page's Pay button sends the control plane a
+//! answers with a complete Checkout Session object (async-stripe deserializes all of it)
+//! whose `url` is its own checkout page listing the line items and their total, and that page's Pay button sends the control plane a
 //! `checkout.session.completed` webhook (`amount_total` = the sum of the line items) signed the
 //! way Stripe signs (HMAC-SHA256 over `"{t}.{body}"` with the endpoint secret), then sends the
 //! payer to `success_url`.
@@ -71,6 +71,17 @@ impl CreatedSession {
             .iter()
             .map(|item| item.unit_amount * item.quantity)
             .sum()
+    }
+
+    /// The `metadata[key]` fields as Stripe returns them: a JSON object of strings.
+    pub fn metadata(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.fields
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+                Some((key.to_owned(), json!(v)))
+            })
+            .collect()
     }
 
     /// The first line item's currency, as Stripe reports the session's.
@@ -209,17 +220,92 @@ async fn create_session(
         authorization,
         fields: fields.into_iter().collect(),
     };
-    let (amount_total, currency) = (session.amount_total(), session.currency());
+    let object = session_object(&shared.base, &session);
+    tracing::info!(session = %id, amount_total = session.amount_total(), "Checkout Session created");
     inner.sessions.push(session);
-    tracing::info!(session = %id, amount_total, "Checkout Session created");
-    Json(json!({
-        "id": id,
+    Json(object).into_response()
+}
+
+/// How long an open Checkout Session lives at Stripe.
+const SESSION_LIFETIME_SECS: i64 = 24 * 60 * 60;
+
+/// The Checkout Session object Stripe answers a creation with (API version 2023-10-16, which
+/// async-stripe 0.41 speaks): every field async-stripe requires, the rest as Stripe fills them
+/// for an open, unpaid payment-mode session.
+fn session_object(base: &str, session: &CreatedSession) -> serde_json::Value {
+    let created = unix_now();
+    let amount_total = session.amount_total();
+    // Two halves: one `json!` of ~50 fields exceeds the macro recursion limit.
+    let mut object = json!({
+        "id": session.id,
         "object": "checkout.session",
+        "after_expiration": null,
+        "allow_promotion_codes": null,
+        "amount_subtotal": amount_total,
         "amount_total": amount_total,
-        "currency": currency,
-        "url": format!("{}/pay/{id}", shared.base),
-    }))
-    .into_response()
+        "automatic_tax": {"enabled": false, "liability": null, "status": null},
+        "billing_address_collection": null,
+        "cancel_url": session.field("cancel_url"),
+        "client_reference_id": session.field("client_reference_id"),
+        "client_secret": null,
+        "consent": null,
+        "consent_collection": null,
+        "created": created,
+        "currency": session.currency(),
+        "currency_conversion": null,
+        "custom_fields": [],
+        "custom_text": {
+            "after_submit": null,
+            "shipping_address": null,
+            "submit": null,
+            "terms_of_service_acceptance": null,
+        },
+        "customer": null,
+        "customer_creation": "if_required",
+        "customer_details": null,
+        "customer_email": null,
+        "expires_at": created + SESSION_LIFETIME_SECS,
+        "invoice": null,
+        "invoice_creation": {"enabled": false, "invoice_data": {
+            "account_tax_ids": null,
+            "custom_fields": null,
+            "description": null,
+            "footer": null,
+            "issuer": null,
+            "metadata": {},
+            "rendering_options": null,
+        }},    });
+    let rest = json!({
+        "livemode": false,
+        "locale": null,
+        "metadata": session.metadata(),
+        "mode": session.field("mode").unwrap_or("payment"),
+        "payment_intent": null,
+        "payment_link": null,
+        "payment_method_collection": "if_required",
+        "payment_method_configuration_details": null,
+        "payment_method_options": {},
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "phone_number_collection": {"enabled": false},
+        "recovered_from": null,
+        "setup_intent": null,
+        "shipping_address_collection": null,
+        "shipping_cost": null,
+        "shipping_details": null,
+        "shipping_options": [],
+        "status": "open",
+        "submit_type": null,
+        "subscription": null,
+        "success_url": session.field("success_url"),
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "ui_mode": "hosted",
+        "url": format!("{base}/pay/{}", session.id),
+    });
+    if let (Some(object), serde_json::Value::Object(rest)) = (object.as_object_mut(), rest) {
+        object.extend(rest);
+    }
+    object
 }
 
 fn find(shared: &Shared, id: &str) -> Option<CreatedSession> {
@@ -286,14 +372,6 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(webhook_url) = shared.inner.lock().expect("lock").webhook_url.clone() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no webhook URL set").into_response();
     };
-    let metadata: serde_json::Map<String, serde_json::Value> = session
-        .fields
-        .iter()
-        .filter_map(|(k, v)| {
-            let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
-            Some((key.to_owned(), json!(v)))
-        })
-        .collect();
     let body = json!({
         "id": format!("evt_fake_{id}"),
         "object": "event",
@@ -307,7 +385,7 @@ async fn pay(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
             "currency": session.currency(),
             "amount_total": session.amount_total(),
             "client_reference_id": session.field("client_reference_id"),
-            "metadata": metadata,
+            "metadata": session.metadata(),
         }},
     })
     .to_string();

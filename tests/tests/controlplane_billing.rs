@@ -386,6 +386,8 @@ async fn checkout_sends_the_amount_and_tenant_to_stripe_and_paying_credits_the_t
         ("line_items[0][price_data][unit_amount]", "2500"),
         ("line_items[0][quantity]", "1"),
         ("metadata[tenant_id]", tenant.to_string().as_str()),
+        ("metadata[credit_cents]", "2500"),
+        ("client_reference_id", tenant.to_string().as_str()),
     ] {
         assert_eq!(session.field(field), Some(value), "{field}");
     }
@@ -406,7 +408,10 @@ async fn checkout_sends_the_amount_and_tenant_to_stripe_and_paying_credits_the_t
         success_url.starts_with(&cp.url("/billing")),
         "{success_url}"
     );
-    assert!(session.field("cancel_url").is_some());
+    assert_eq!(
+        session.field("cancel_url"),
+        Some(cp.url("/billing?checkout=cancel").as_str())
+    );
 
     // The payer presses Pay on Stripe's page; Stripe sends the signed webhook.
     let no_redirects = reqwest::Client::builder()
@@ -436,6 +441,71 @@ async fn checkout_sends_the_amount_and_tenant_to_stripe_and_paying_credits_the_t
         stored_session(&pool, &session.id).await.unwrap().4,
         "completed"
     );
+}
+
+/// A Stripe that answers session creation with only `id` and `url`, not a Checkout Session.
+async fn start_half_stripe() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/v1/checkout/sessions",
+        axum::routing::post(|| async {
+            axum::Json(json!({"id": "cs_test_half", "url": "http://127.0.0.1:9/pay"}))
+        }),
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, server)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn when_stripe_is_unreachable_or_answers_nonsense_the_payer_gets_a_502_page_and_nothing_is_stored(
+    pool: PgPool,
+) {
+    // Arrange: a port nothing listens on, and a server whose answer is not a session.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unreachable = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (half, server) = start_half_stripe().await;
+    let mut pages = Vec::new();
+    for base in [&unreachable, &half] {
+        let cp = TestControlPlane::spawn_with(
+            pool.clone(),
+            &[
+                ("STRIPE_WEBHOOK_SECRET", SECRET),
+                ("STRIPE_SECRET_KEY", "sk_test_fake_key"),
+                ("STRIPE_API_BASE", base),
+            ],
+        )
+        .await;
+        let mut browser = cp.browser();
+        let email = format!("payer-{}@example.com", pages.len());
+        browser
+            .sign_up("Payers", &email, "correct horse battery")
+            .await;
+
+        // Act
+        pages.push(browser.post("/billing/checkout", &[("amount", "25")]).await);
+    }
+    server.abort();
+
+    // Assert
+    for page in &pages {
+        assert_eq!(page.status, 502, "{}", page.html);
+        assert!(page
+            .html
+            .contains("Stripe could not be reached; nothing was charged."));
+        assert!(
+            page.html.contains("$3.00"),
+            "the billing page, with the balance"
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("select count(*) from checkout_session")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
 }
 
 /// A control plane with a fake Stripe, a 2.5% fee and `AIG_PUBLIC_URL`, and a signed-up owner.

@@ -1,9 +1,9 @@
 //! `/billing`: the signed-in tenant's balance, recent ledger entries and the top-up form,
 //! stating the platform fee (`AIG_TOPUP_FEE_PERCENT`) and what a top-up costs before paying;
 //! `POST /billing/checkout` creates a Stripe Checkout Session (payment mode, USD, the credit
-//! and the fee as two line items, `metadata.tenant_id`) by calling
-//! `{STRIPE_API_BASE}/v1/checkout/sessions` with plain reqwest (see [`crate::stripe`] for
-//! why not `async-stripe`), stores it in `checkout_session` and only then redirects (303) to
+//! and the fee as two line items, `metadata.tenant_id`) with async-stripe's
+//! `CheckoutSession::create` (the client in [`AppState::stripe`], pointed at
+//! `STRIPE_API_BASE`), stores it in `checkout_session` and only then redirects (303) to
 //! Stripe's page. The credit itself arrives later through the webhook
 //! ([`crate::routes::webhooks`]), checked against the stored session.
 
@@ -15,21 +15,22 @@ use crate::error::Error;
 use crate::routes::pages::{public_base, render, Chrome, PageError};
 use crate::state::AppState;
 use crate::view::{self, usd_cents};
+use ::stripe::{
+    CheckoutSession, CheckoutSessionMode, CreateCheckoutSession, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataProductData,
+    Currency,
+};
 use aig_common::budget::MICROS_PER_CENT;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
-use std::sync::LazyLock;
+use std::collections::HashMap;
 use std::time::Duration;
 
-/// The client that talks to Stripe (connection reuse across top-ups).
-static HTTP: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
-
-/// How long creating a Checkout Session may take.
+/// How long creating a Checkout Session may take (async-stripe's client has no timeout).
 const STRIPE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many ledger entries the page shows.
 const RECENT_ENTRIES: i64 = 20;
@@ -117,7 +118,7 @@ async fn billing_page(
         chrome: Chrome::signed_in(who, csrf, "billing"),
         balance: view::usd(balance),
         entries,
-        enabled: config.stripe_secret_key.is_some(),
+        enabled: state.stripe().is_some(),
         min: view::usd(config.topup_min_cents as i64 * MICROS_PER_CENT as i64),
         max: view::usd(config.topup_max_cents as i64 * MICROS_PER_CENT as i64),
         fee: fee_notice(
@@ -167,10 +168,32 @@ pub struct CheckoutForm {
     amount: String,
 }
 
-#[derive(Deserialize)]
-struct CreatedSession {
-    id: String,
-    url: String,
+/// One `quantity: 1` line item of `cents` US cents named `name`.
+fn line_item(cents: u64, name: String) -> CreateCheckoutSessionLineItems {
+    CreateCheckoutSessionLineItems {
+        price_data: Some(CreateCheckoutSessionLineItemsPriceData {
+            currency: Currency::USD,
+            unit_amount: Some(cents as i64),
+            product_data: Some(CreateCheckoutSessionLineItemsPriceDataProductData {
+                name,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        quantity: Some(1),
+        ..Default::default()
+    }
+}
+
+/// Why no Checkout Session came back.
+#[derive(Debug, thiserror::Error)]
+enum CreateError {
+    #[error("no answer within {STRIPE_TIMEOUT:?}")]
+    Timeout,
+    #[error("{0:?}")]
+    Stripe(::stripe::StripeError),
+    #[error("the session has no url")]
+    NoUrl,
 }
 
 pub async fn checkout(
@@ -183,7 +206,7 @@ pub async fn checkout(
         return Err(PageError::Csrf);
     }
     let config = state.config();
-    let Some(secret_key) = config.stripe_secret_key.as_ref() else {
+    let Some(client) = state.stripe() else {
         return Err(PageError::Server(Error::BillingDisabled));
     };
     let cents = parse_dollars(&form.amount)
@@ -206,52 +229,37 @@ pub async fn checkout(
     };
     let base = public_base(config.public_url.as_deref(), &headers);
     let fee = fee_cents(cents, config.topup_fee_bp);
-    let mut params = vec![
-        ("mode", "payment".to_owned()),
-        ("line_items[0][price_data][currency]", CURRENCY.to_owned()),
-        ("line_items[0][price_data][unit_amount]", cents.to_string()),
-        (
-            "line_items[0][price_data][product_data][name]",
-            format!("AIgateway credit ({})", who.org),
-        ),
-        ("line_items[0][quantity]", "1".to_owned()),
-    ];
+    let mut line_items = vec![line_item(cents, format!("AIgateway credit ({})", who.org))];
     if fee > 0 {
-        params.extend([
-            ("line_items[1][price_data][currency]", CURRENCY.to_owned()),
-            ("line_items[1][price_data][unit_amount]", fee.to_string()),
-            (
-                "line_items[1][price_data][product_data][name]",
-                format!("Platform fee ({}%)", percent_of_bp(config.topup_fee_bp)),
-            ),
-            ("line_items[1][quantity]", "1".to_owned()),
-        ]);
+        line_items.push(line_item(
+            fee,
+            format!("Platform fee ({}%)", percent_of_bp(config.topup_fee_bp)),
+        ));
     }
-    params.extend([
-        ("metadata[tenant_id]", who.tenant_id.to_string()),
-        ("metadata[credit_cents]", cents.to_string()),
-        ("client_reference_id", who.tenant_id.to_string()),
-        ("success_url", format!("{base}/billing?checkout=success")),
-        ("cancel_url", format!("{base}/billing?checkout=cancel")),
-    ]);
-    let url = format!(
-        "{}/v1/checkout/sessions",
-        config.stripe_api_base.trim_end_matches('/')
-    );
-    let created = async {
-        let response = HTTP
-            .post(&url)
-            .bearer_auth(secret_key.expose_secret())
-            .form(&params)
-            .timeout(STRIPE_TIMEOUT)
-            .send()
-            .await?
-            .error_for_status()?;
-        response.json::<CreatedSession>().await
-    }
-    .await;
-    let session = match created {
-        Ok(session) => session,
+    let tenant = who.tenant_id.to_string();
+    let success_url = format!("{base}/billing?checkout=success");
+    let cancel_url = format!("{base}/billing?checkout=cancel");
+    let mut params = CreateCheckoutSession::new();
+    params.mode = Some(CheckoutSessionMode::Payment);
+    params.line_items = Some(line_items);
+    params.metadata = Some(HashMap::from([
+        ("tenant_id".to_owned(), tenant.clone()),
+        ("credit_cents".to_owned(), cents.to_string()),
+    ]));
+    params.client_reference_id = Some(&tenant);
+    params.success_url = Some(&success_url);
+    params.cancel_url = Some(&cancel_url);
+    let created =
+        match tokio::time::timeout(STRIPE_TIMEOUT, CheckoutSession::create(client, params)).await {
+            Err(_) => Err(CreateError::Timeout),
+            Ok(Err(e)) => Err(CreateError::Stripe(e)),
+            Ok(Ok(session)) => match session.url {
+                Some(url) => Ok((session.id.to_string(), url)),
+                None => Err(CreateError::NoUrl),
+            },
+        };
+    let (session_id, session_url) = match created {
+        Ok(created) => created,
         Err(e) => {
             tracing::error!(tenant = %who.tenant_id, "could not create a Checkout Session: {e}");
             return billing_page(
@@ -271,7 +279,7 @@ pub async fn checkout(
     let stored = db::checkout_session::insert(
         state.db(),
         &NewSession {
-            id: &session.id,
+            id: &session_id,
             tenant_id: who.tenant_id,
             credit_cents: cents as i64,
             fee_cents: fee as i64,
@@ -280,7 +288,7 @@ pub async fn checkout(
     )
     .await;
     if let Err(e) = stored {
-        tracing::error!(tenant = %who.tenant_id, session = %session.id, "could not store the Checkout Session: {e}");
+        tracing::error!(tenant = %who.tenant_id, session = %session_id, "could not store the Checkout Session: {e}");
         return billing_page(
             &state,
             &who,
@@ -291,13 +299,18 @@ pub async fn checkout(
         )
         .await;
     }
-    tracing::info!(tenant = %who.tenant_id, session = %session.id, cents, fee_cents = fee, "Checkout Session created");
-    Ok(Redirect::to(&session.url).into_response())
+    tracing::info!(tenant = %who.tenant_id, session = %session_id, cents, fee_cents = fee, "Checkout Session created");
+    Ok(Redirect::to(&session_url).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stripe_is_asked_for_the_currency_the_session_row_stores() {
+        assert_eq!(Currency::USD.to_string(), CURRENCY);
+    }
 
     #[test]
     fn amounts_parse_as_dollars_and_cents() {
