@@ -16,6 +16,8 @@ const MAX_TRIAL_CREDIT_CENTS: u64 = 10_000_000;
 const MAX_TOPUP_CENTS: u64 = 10_000_000;
 /// Largest `AIG_TOPUP_FEE_PERCENT`, in basis points: 50%.
 const MAX_TOPUP_FEE_BP: u32 = 5_000;
+/// The data plane's default listen address, shown in snippets unless configured.
+const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {why}")]
@@ -78,6 +80,12 @@ pub struct Config {
     /// `AIG_PUBLIC_URL`: where browsers reach this control plane (Stripe's success and cancel
     /// URLs); unset, the request's Host header is used. No trailing slash.
     pub public_url: Option<String>,
+    /// `AIG_GATEWAY_PUBLIC_URL`: where tenants reach the data plane, as the dashboard's
+    /// copy-paste snippets show it. No trailing slash.
+    pub gateway_url: String,
+    /// `AIG_TRUSTED_PROXY_HOPS`: how many proxies we run in front of the control plane (0:
+    /// none, the socket peer is the client; see `routes::session::client_ip`).
+    pub trusted_proxy_hops: usize,
 }
 
 impl Config {
@@ -265,33 +273,32 @@ impl Config {
                 })?,
         };
 
-        let public_url = match var("AIG_PUBLIC_URL") {
-            None => None,
-            Some(raw) => {
-                let trimmed = raw.trim().trim_end_matches('/');
-                match url::Url::parse(trimmed) {
-                    Ok(u)
-                        if matches!(u.scheme(), "http" | "https")
-                            && u.host().is_some()
-                            && u.query().is_none()
-                            && u.fragment().is_none() =>
-                    {
-                        Some(trimmed.to_owned())
-                    }
-                    _ => {
-                        return Err(err(
-                            "AIG_PUBLIC_URL",
-                            format!(
-                                "{raw:?} is not an http(s) URL without query or fragment \
-                                 (e.g. https://gateway.example.com)"
-                            ),
-                        ))
-                    }
-                }
-            }
+        let public_url = var("AIG_PUBLIC_URL")
+            .map(|raw| base_url("AIG_PUBLIC_URL", &raw))
+            .transpose()?;
+        let gateway_url = base_url(
+            "AIG_GATEWAY_PUBLIC_URL",
+            &var("AIG_GATEWAY_PUBLIC_URL").unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned()),
+        )?;
+
+        let trusted_proxy_hops = match var("AIG_TRUSTED_PROXY_HOPS") {
+            None => 0,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 10)
+                .ok_or_else(|| {
+                    err(
+                        "AIG_TRUSTED_PROXY_HOPS",
+                        format!("{raw:?} is not a number of proxies from 0 to 10"),
+                    )
+                })?,
         };
 
         Ok(Config {
+            trusted_proxy_hops,
+            gateway_url,
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
             redis_prefix,
@@ -341,6 +348,29 @@ impl Config {
 }
 
 /// `"2.5"` → 250 basis points; up to two decimals, no sign, no exponent; integers only.
+/// An http(s) base URL without query or fragment, its trailing slash dropped; else an error
+/// naming `name`.
+fn base_url(name: &str, raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(err(
+            name,
+            format!(
+                "{raw:?} is not an http(s) URL without query or fragment \
+                 (e.g. https://gateway.example.com)"
+            ),
+        )),
+    }
+}
+
 fn parse_percent_bp(raw: &str) -> Option<u32> {
     let raw = raw.strip_suffix('%').unwrap_or(raw).trim();
     let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
@@ -391,6 +421,7 @@ mod tests {
         assert_eq!((c.topup_min_cents, c.topup_max_cents), (500, 100_000));
         assert_eq!(c.topup_fee_bp, 0, "no fee unless configured");
         assert_eq!(c.public_url, None);
+        assert_eq!(c.gateway_url, "http://127.0.0.1:8080");
     }
 
     #[test]
@@ -407,6 +438,8 @@ mod tests {
         }
         let c = config(&[("AIG_PUBLIC_URL", "https://gw.example.com/")]).unwrap();
         assert_eq!(c.public_url.as_deref(), Some("https://gw.example.com"));
+        let c = config(&[("AIG_GATEWAY_PUBLIC_URL", "https://api.example.com/")]).unwrap();
+        assert_eq!(c.gateway_url, "https://api.example.com");
         let c = config(&[("STRIPE_API_BASE", "http://127.0.0.1:12111/")]).unwrap();
         assert_eq!(c.stripe_api_base, "http://127.0.0.1:12111");
     }
@@ -426,6 +459,9 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "not-a-whsec-secret"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_"),
             ("STRIPE_API_BASE", "ftp://stripe"),
+            ("AIG_GATEWAY_PUBLIC_URL", "gateway:8080"),
+            ("AIG_TRUSTED_PROXY_HOPS", "-1"),
+            ("AIG_TRUSTED_PROXY_HOPS", "many"),
             ("STRIPE_API_BASE", "api.stripe.com"),
             ("STRIPE_API_BASE", "http://127.0.0.1:12111/stripe"),
             ("STRIPE_API_BASE", "https://api.stripe.com/?x=1"),

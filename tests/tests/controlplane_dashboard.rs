@@ -227,7 +227,9 @@ async fn the_overview_shows_spend_requests_fallback_rate_and_todays_bar_from_rea
 #[sqlx::test(migrations = "../migrations")]
 async fn a_new_tenant_is_shown_how_to_make_a_first_request_with_its_key_prefix(pool: PgPool) {
     // Arrange
-    let cp = TestControlPlane::spawn(pool).await;
+    let cp =
+        TestControlPlane::spawn_with(pool, &[("AIG_GATEWAY_PUBLIC_URL", "https://gw.acme.test/")])
+            .await;
     let (mut browser, key) = signed_up(&cp, "Fresh", "new@fresh.test").await;
 
     // Act
@@ -236,7 +238,10 @@ async fn a_new_tenant_is_shown_how_to_make_a_first_request_with_its_key_prefix(p
     // Assert
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("Make your first request"));
-    assert!(page.html.contains("/v1/chat/completions"));
+    assert!(page
+        .html
+        .contains("curl https://gw.acme.test/v1/chat/completions"));
+    assert!(page.html.contains(r#"base_url="https://gw.acme.test/v1""#));
     assert!(page
         .html
         .contains(&format!("Bearer {}…", key.display_prefix())));

@@ -77,9 +77,34 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-/// The client's address as the socket saw it (a proxy's `X-Forwarded-For` can be forged).
-fn client_ip(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+/// The client's address for the per-address login limit. With `AIG_TRUSTED_PROXY_HOPS` = 0
+/// (the default) it is the socket's peer: `X-Forwarded-For` can be forged by anyone. Behind
+/// N proxies we run, it is the N-th `X-Forwarded-For` entry from the right — the address
+/// our outermost proxy saw; entries further left are the client's own claims. Too few
+/// entries fall back to the peer.
+pub fn client_ip(
+    connect: Option<&ConnectInfo<SocketAddr>>,
+    headers: &HeaderMap,
+    trusted_hops: usize,
+) -> String {
+    let peer = || connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    if trusted_hops == 0 {
+        return peer();
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    forwarded
+        .len()
+        .checked_sub(trusted_hops)
+        .and_then(|i| forwarded.get(i))
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .map_or_else(peer, |ip| ip.to_string())
 }
 
 pub async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -188,7 +213,11 @@ pub async fn login(
     if !csrf::verify(&state, &headers, &form.csrf) {
         return Err(PageError::Csrf);
     }
-    let ip = client_ip(connect.as_ref().map(|c| &c.0));
+    let ip = client_ip(
+        connect.as_ref().map(|c| &c.0),
+        &headers,
+        state.config().trusted_proxy_hops,
+    );
     if !login_limit::attempt(&state, &form.email, &ip).await? {
         tracing::warn!(%ip, "login rate limit reached");
         return Err(PageError::RateLimited);
@@ -255,5 +284,40 @@ fn append_cookie(response: &mut Response, cookie: &str) {
         response
             .headers_mut()
             .append(axum::http::header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn peer() -> ConnectInfo<SocketAddr> {
+        ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 443)))
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_socket_peer_counts_whatever_the_headers_claim() {
+        let headers = forwarded("1.2.3.4");
+        assert_eq!(client_ip(Some(&peer()), &headers, 0), "10.0.0.1");
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_address_the_outermost_one_saw_counts() {
+        // The client forged 6.6.6.6; our one proxy appended the address it saw.
+        let headers = forwarded("6.6.6.6, 203.0.113.7");
+        assert_eq!(client_ip(Some(&peer()), &headers, 1), "203.0.113.7");
+        let two = forwarded("6.6.6.6, 203.0.113.7, 10.0.0.2");
+        assert_eq!(client_ip(Some(&peer()), &two, 2), "203.0.113.7");
+        // Too few entries or garbage: the peer.
+        assert_eq!(client_ip(Some(&peer()), &headers, 3), "10.0.0.1");
+        let garbage = forwarded("not-an-ip");
+        assert_eq!(client_ip(Some(&peer()), &garbage, 1), "10.0.0.1");
     }
 }

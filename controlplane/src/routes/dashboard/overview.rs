@@ -24,9 +24,6 @@ use chrono::Days;
 
 /// How many models the table lists.
 const TOP_MODELS: usize = 5;
-/// Where the first-request snippet sends people: the data plane's default address (the
-/// control plane does not know the public one).
-const GATEWAY: &str = "http://127.0.0.1:8080";
 
 pub struct ModelView {
     pub model: String,
@@ -57,7 +54,8 @@ struct OverviewPage {
     empty: bool,
     /// The prefix of the tenant's newest active key, for the first-request snippet.
     key_prefix: Option<String>,
-    gateway: &'static str,
+    /// `AIG_GATEWAY_PUBLIC_URL`, where the snippet sends requests.
+    gateway: String,
 }
 
 /// `GET /dashboard`.
@@ -146,7 +144,7 @@ pub async fn page(
         models,
         empty,
         key_prefix,
-        gateway: GATEWAY,
+        gateway: state.config().gateway_url.clone(),
     };
     Ok(render(
         &page,
