@@ -73,7 +73,11 @@ fn cap_view(budget: &Budget, spent_micros: i64) -> CapView {
         cap: view::usd_cents(cap),
         cap_input: format!("{}.{:02}", cap / 100, cap % 100),
         spent: spend_text(spent_micros),
-        percent: view::percent(spent_cents, cap),
+        // Exact, from micro-USD: a cent rounded up would show 0.2% of $5 for $0.0003.
+        percent: view::percent(
+            spent_micros,
+            cap.saturating_mul(aig_common::budget::MICROS_PER_CENT as i64),
+        ),
         value: spent_cents.clamp(0, max),
         max,
         low: max * 3 / 4,
