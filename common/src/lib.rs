@@ -7,5 +7,6 @@ pub mod health;
 pub mod key_record;
 pub mod money;
 pub mod provider;
+pub mod redis_conn;
 pub mod redis_keys;
 pub mod usage;

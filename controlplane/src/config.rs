@@ -44,8 +44,11 @@ pub enum LogFormat {
 pub struct Config {
     /// `DATABASE_URL` (may hold a password).
     pub database_url: SecretString,
-    /// `REDIS_URL` (may hold a password).
-    pub redis_url: SecretString,
+    /// `REDIS_URL`: one server, or comma-separated seed nodes of a Redis Cluster (each may
+    /// hold a password).
+    pub redis_urls: Vec<SecretString>,
+    /// `AIG_REDIS_CLUSTER`: treat a single `REDIS_URL` as a cluster seed node.
+    pub redis_cluster: bool,
     /// `AIG_REDIS_PREFIX`: namespace of every Redis key; must match the data plane's.
     pub redis_prefix: String,
     /// `AIG_CONTROLPLANE_ADDR`.
@@ -107,19 +110,13 @@ impl Config {
         PgConnectOptions::from_str(&database_url)
             .map_err(|e| err("DATABASE_URL", format!("not a usable Postgres URL: {e}")))?;
 
-        let redis_url = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-        if redis_url.contains(',') {
-            return Err(err(
-                "REDIS_URL",
-                "the control plane speaks to one Redis server; Redis Cluster (several URLs) \
-                 is not supported by it yet",
-            ));
-        }
-        let parsed =
-            url::Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss" | "unix") {
-            return Err(err("REDIS_URL", "must be a redis:// or rediss:// URL"));
-        }
+        let redis_urls = aig_common::redis_conn::parse_urls(
+            &var("REDIS_URL").unwrap_or_else(|| aig_common::redis_conn::DEFAULT_URL.into()),
+        )
+        .map_err(|e| err("REDIS_URL", e))?;
+        let redis_cluster =
+            aig_common::redis_conn::parse_cluster_flag(var("AIG_REDIS_CLUSTER").as_deref())
+                .map_err(|e| err("AIG_REDIS_CLUSTER", e))?;
 
         let redis_prefix = get("AIG_REDIS_PREFIX")
             .filter(|v| !v.is_empty())
@@ -300,7 +297,8 @@ impl Config {
             trusted_proxy_hops,
             gateway_url,
             database_url: SecretString::from(database_url),
-            redis_url: SecretString::from(redis_url),
+            redis_urls: redis_urls.into_iter().map(SecretString::from).collect(),
+            redis_cluster,
             redis_prefix,
             addr,
             trial_credit_cents,
@@ -445,13 +443,28 @@ mod tests {
     }
 
     #[test]
+    fn several_redis_urls_or_the_cluster_flag_select_a_redis_cluster() {
+        let c = config(&[("REDIS_URL", "redis://a:6379, redis://b:6379")]).unwrap();
+        let urls: Vec<&str> = c.redis_urls.iter().map(|u| u.expose_secret()).collect();
+        assert_eq!(urls, ["redis://a:6379", "redis://b:6379"]);
+        let c = config(&[
+            ("REDIS_URL", "redis://a:6379"),
+            ("AIG_REDIS_CLUSTER", "true"),
+        ])
+        .unwrap();
+        assert!(c.redis_cluster);
+        assert!(!config(&[]).unwrap().redis_cluster);
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("AIG_CONTROLPLANE_ADDR", "nowhere"),
             ("AIG_TRIAL_CREDIT_CENTS", "-5"),
             ("AIG_TRIAL_CREDIT_CENTS", "3.5"),
             ("REDIS_URL", "http://localhost"),
-            ("REDIS_URL", "redis://a:6379,redis://b:6379"),
+            ("REDIS_URL", "redis://a:6379,http://b:6379"),
+            ("AIG_REDIS_CLUSTER", "yes"),
             ("DATABASE_URL", "mysql://x"),
             ("AIG_JWT_SECRET", "short"),
             ("AIG_LOG_FORMAT", "xml"),

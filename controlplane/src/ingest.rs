@@ -15,9 +15,9 @@ use crate::db::request_log::RequestRows;
 use crate::db::usage_daily::RollupRows;
 use crate::error::Error;
 use crate::state::AppState;
+use aig_common::redis_conn::RedisConn;
 use aig_common::usage::{UsageEvent, STREAM_FIELD};
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::aio::ConnectionManager;
 use redis::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -27,7 +27,8 @@ use uuid::Uuid;
 pub const CONSUMER_GROUP: &str = "aig-controlplane";
 /// Entries read per stream at a time: one transaction each.
 const BATCH: usize = 200;
-/// Streams named in one `XREADGROUP`.
+/// Streams named in one `XREADGROUP` (on a Redis Cluster: streams read at once, one
+/// `XREADGROUP` each).
 const STREAMS_PER_READ: usize = 100;
 /// Pause between polls when nothing was waiting.
 const IDLE_POLL: Duration = Duration::from_millis(200);
@@ -38,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Creates the stream's consumer group (and the stream) if missing. New groups start at the
 /// beginning of the stream: anything already there is ingested (or recognised as ingested).
-pub async fn ensure_group(redis: &mut ConnectionManager, stream: &str) -> Result<(), Error> {
+pub async fn ensure_group(redis: &mut RedisConn, stream: &str) -> Result<(), Error> {
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
@@ -225,37 +226,57 @@ impl Ingester {
         Ok(())
     }
 
-    /// `XREADGROUP … STREAMS <streams> <from>…` for these tenants.
+    /// `XREADGROUP … STREAMS <streams> <from>…` for these tenants. On a Redis Cluster each
+    /// tenant's stream lies in the tenant's own slot (usually on another node), and one
+    /// command must keep to one slot: one `XREADGROUP` per stream there, sent together.
     async fn read(
         &mut self,
         tenants: &[Uuid],
         from: &str,
     ) -> Result<Vec<(Uuid, Vec<Entry>)>, Error> {
-        let keys = self.state.redis_keys();
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(CONSUMER_GROUP)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(BATCH)
-            .arg("STREAMS");
-        for id in tenants {
-            cmd.arg(keys.usage_stream(&id.to_string()));
-        }
-        for _ in tenants {
-            cmd.arg(from);
-        }
-        let mut redis = self.state.redis();
-        let reply: Value = match cmd.query_async(&mut redis).await {
-            Ok(v) => v,
-            // A stream deleted behind our back (Redis flushed): recreate groups next poll.
-            Err(e) if e.code() == Some("NOGROUP") => {
-                self.groups_ready.clear();
-                return Ok(Vec::new());
+        let keys = self.state.redis_keys().clone();
+        let redis = self.state.redis();
+        let per_read = if redis.is_cluster() { 1 } else { tenants.len() };
+        let reads: Vec<redis::Cmd> = tenants
+            .chunks(per_read.max(1))
+            .map(|streams| {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(CONSUMER_GROUP)
+                    .arg(&self.consumer)
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .arg("STREAMS");
+                for id in streams {
+                    cmd.arg(keys.usage_stream(&id.to_string()));
+                }
+                for _ in streams {
+                    cmd.arg(from);
+                }
+                cmd
+            })
+            .collect();
+        let replies = futures_util::future::join_all(reads.iter().map(|cmd| {
+            let mut redis = redis.clone();
+            async move { cmd.query_async::<Value>(&mut redis).await }
+        }))
+        .await;
+        let mut by_stream = Vec::new();
+        let mut failed = None;
+        for reply in replies {
+            match reply {
+                Ok(v) => by_stream
+                    .extend(parse_read_reply(v).inspect_err(|_| self.replay_pending = true)?),
+                // A stream deleted behind our back (Redis flushed): recreate groups next poll.
+                Err(e) if e.code() == Some("NOGROUP") => self.groups_ready.clear(),
+                Err(e) => failed = Some(e),
             }
-            Err(e) => return Err(e.into()),
-        };
-        let by_stream = parse_read_reply(reply)?;
+        }
+        if let Some(e) = failed {
+            // Other streams' reads may have delivered entries: read them again from `0`.
+            self.replay_pending = true;
+            return Err(e.into());
+        }
         let mut out = Vec::new();
         for id in tenants {
             let name = keys.usage_stream(&id.to_string());

@@ -34,6 +34,17 @@ static BALANCE_DELTA: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Publishes each `(channel, message)`, after the write it announces. Never in the write's
+/// pipeline: on a Redis Cluster a channel name hashes to a slot of its own.
+async fn announce(state: &AppState, messages: &[(String, &str)]) -> Result<(), Error> {
+    let publishes: Vec<redis::Cmd> = messages
+        .iter()
+        .map(|(channel, message)| redis::Cmd::publish(channel, *message))
+        .collect();
+    let _: Vec<i64> = state.redis().query_each(&publishes).await?;
+    Ok(())
+}
+
 fn key_record(key: &ApiKeyRow) -> Result<(KeyHash, String), Error> {
     let hash = KeyHash::from_hex(&key.key_hash)
         .ok_or_else(|| Error::Internal(format!("api_key {} has a malformed hash", key.id)))?;
@@ -52,15 +63,8 @@ pub async fn key(state: &AppState, key: &ApiKeyRow) -> Result<(), Error> {
     let keys = state.redis_keys();
     let (hash, json) = key_record(key)?;
     let mut redis = state.redis();
-    redis::pipe()
-        .atomic()
-        .set(keys.api_key(&hash), json)
-        .ignore()
-        .publish(keys.key_changed_channel(), hash.as_str())
-        .ignore()
-        .query_async::<()>(&mut redis)
-        .await?;
-    Ok(())
+    let _: () = redis.set(keys.api_key(&hash), json).await?;
+    announce(state, &[(keys.key_changed_channel(), hash.as_str())]).await
 }
 
 /// Writes the tenant's status (`active` or `suspended`) and announces it.
@@ -68,15 +72,12 @@ pub async fn tenant_status(state: &AppState, tenant_id: Uuid, status: &str) -> R
     let keys = state.redis_keys();
     let tenant = tenant_id.to_string();
     let mut redis = state.redis();
-    redis::pipe()
-        .atomic()
+    let _: () = redis::pipe()
         .hset(keys.tenant(&tenant), tenant_fields::STATUS, status)
         .ignore()
-        .publish(keys.tenant_changed_channel(), &tenant)
-        .ignore()
-        .query_async::<()>(&mut redis)
+        .query_async(&mut redis)
         .await?;
-    Ok(())
+    announce(state, &[(keys.tenant_changed_channel(), &tenant)]).await
 }
 
 /// Sets the tag's (or `*`'s) monthly cap in cents and announces it.
@@ -89,15 +90,12 @@ pub async fn budget_set(
     let keys = state.redis_keys();
     let tenant = tenant_id.to_string();
     let mut redis = state.redis();
-    redis::pipe()
-        .atomic()
+    let _: () = redis::pipe()
         .hset(keys.budgets(&tenant), tag, monthly_cap_cents)
         .ignore()
-        .publish(keys.tenant_changed_channel(), &tenant)
-        .ignore()
-        .query_async::<()>(&mut redis)
+        .query_async(&mut redis)
         .await?;
-    Ok(())
+    announce(state, &[(keys.tenant_changed_channel(), &tenant)]).await
 }
 
 /// Removes the tag's cap and announces it.
@@ -105,15 +103,12 @@ pub async fn budget_delete(state: &AppState, tenant_id: Uuid, tag: &str) -> Resu
     let keys = state.redis_keys();
     let tenant = tenant_id.to_string();
     let mut redis = state.redis();
-    redis::pipe()
-        .atomic()
+    let _: () = redis::pipe()
         .hdel(keys.budgets(&tenant), tag)
         .ignore()
-        .publish(keys.tenant_changed_channel(), &tenant)
-        .ignore()
-        .query_async::<()>(&mut redis)
+        .query_async(&mut redis)
         .await?;
-    Ok(())
+    announce(state, &[(keys.tenant_changed_channel(), &tenant)]).await
 }
 
 /// Moves the published balance by `delta_micros` (a credit is positive). Call it inside the
@@ -133,10 +128,7 @@ pub async fn balance_delta(
         .arg(delta_micros)
         .invoke_async(&mut redis)
         .await?;
-    let _: i64 = redis
-        .publish(keys.tenant_changed_channel(), &tenant)
-        .await?;
-    Ok(())
+    announce(state, &[(keys.tenant_changed_channel(), &tenant)]).await
 }
 
 /// Publishes everything the data plane needs about one tenant: every key record, its status,
@@ -154,12 +146,17 @@ pub async fn tenant(state: &AppState, tenant_id: Uuid) -> Result<(), Error> {
 
     let keys = state.redis_keys();
     let tenant = tenant_id.to_string();
-    let mut pipe = redis::pipe();
-    pipe.atomic();
+    let redis = state.redis();
+    // Key records are named by their hash, so each lies in a slot of its own on a Redis
+    // Cluster: written one by one. The tenant's own keys share its slot: one transaction.
+    let mut records = Vec::with_capacity(api_keys.len());
     for key in &api_keys {
         let (hash, json) = key_record(key)?;
-        pipe.set(keys.api_key(&hash), json).ignore();
+        records.push(redis::Cmd::set(keys.api_key(&hash), json));
     }
+    let _: Vec<()> = redis.query_each(&records).await?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
     pipe.del(keys.budgets(&tenant)).ignore();
     if !budgets.is_empty() {
         let caps: Vec<(&str, i64)> = budgets
@@ -170,21 +167,15 @@ pub async fn tenant(state: &AppState, tenant_id: Uuid) -> Result<(), Error> {
     }
     pipe.hset(keys.tenant(&tenant), tenant_fields::STATUS, &row.status)
         .ignore();
-    let mut redis = state.redis();
-    pipe.query_async::<()>(&mut redis).await?;
+    pipe.query_async::<()>(&mut redis.clone()).await?;
 
     reconcile::sync(state, tenant_id, reconcile::Mode::Init).await?;
 
-    let mut announce = redis::pipe();
-    announce
-        .publish(keys.tenant_changed_channel(), &tenant)
-        .ignore();
+    let mut messages = vec![(keys.tenant_changed_channel(), tenant.as_str())];
     for key in &api_keys {
-        announce
-            .publish(keys.key_changed_channel(), &key.key_hash)
-            .ignore();
+        messages.push((keys.key_changed_channel(), key.key_hash.as_str()));
     }
-    announce.query_async::<()>(&mut redis).await?;
+    announce(state, &messages).await?;
     state.metrics().tenants_published.inc();
     Ok(())
 }
@@ -209,14 +200,15 @@ pub async fn all(state: &AppState) -> Result<(usize, usize), Error> {
 pub async fn republish_missing(state: &AppState) -> Result<usize, Error> {
     let tenant_ids = db::tenant::list_ids(state.db()).await?;
     let keys = state.redis_keys();
-    let mut redis = state.redis();
+    let redis = state.redis();
     let mut republished = 0;
     for chunk in tenant_ids.chunks(500) {
-        let mut pipe = redis::pipe();
-        for id in chunk {
-            pipe.exists(keys.tenant(&id.to_string()));
-        }
-        let exists: Vec<bool> = pipe.query_async(&mut redis).await?;
+        // One EXISTS per tenant: on a Redis Cluster each tenant's keys lie in its own slot.
+        let asks: Vec<redis::Cmd> = chunk
+            .iter()
+            .map(|id| redis::Cmd::exists(keys.tenant(&id.to_string())))
+            .collect();
+        let exists: Vec<bool> = redis.query_each(&asks).await?;
         for (id, _) in chunk.iter().zip(exists).filter(|(_, e)| !e) {
             match tenant(state, *id).await {
                 Ok(()) => {

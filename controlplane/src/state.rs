@@ -4,16 +4,13 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use aig_common::redis_conn::RedisConn;
 use aig_common::redis_keys::RedisKeys;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long connecting to Redis, and each Redis command, may take before it fails.
-const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a request waits for a Postgres connection before answering 503.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -26,8 +23,9 @@ struct Inner {
     config: Config,
     /// The source of truth: tenants, keys, budgets, ledger, request log, rollups.
     db: PgPool,
-    /// Multiplexed, auto-reconnecting connection to the Redis the data plane reads.
-    redis: ConnectionManager,
+    /// Multiplexed connection to the Redis (one server or a Redis Cluster) the data plane
+    /// reads.
+    redis: RedisConn,
     /// Builds every Redis key name under the configured prefix.
     redis_keys: RedisKeys,
     /// Prometheus registry.
@@ -50,14 +48,14 @@ impl AppState {
                 target: "DATABASE_URL".into(),
                 source,
             })?;
-        let redis = connect_redis(config.redis_url.expose_secret()).await?;
+        let redis = connect_redis(&config).await?;
         Ok(Self::from_parts(config, db, redis))
     }
 
     /// Builds the state around existing connections (tests hand in their own database).
     /// Without `AIG_JWT_SECRET` sessions are signed with a random key of this process (`serve`
     /// refuses to start that way outside `--dev`).
-    pub fn from_parts(config: Config, db: PgPool, redis: ConnectionManager) -> Self {
+    pub fn from_parts(config: Config, db: PgPool, redis: RedisConn) -> Self {
         let session_key = match config.jwt_secret(false) {
             Ok(secret) => secret,
             Err(_) => config
@@ -85,7 +83,7 @@ impl AppState {
     }
 
     /// A handle on the shared connection (clones are cheap and multiplex).
-    pub fn redis(&self) -> ConnectionManager {
+    pub fn redis(&self) -> RedisConn {
         self.0.redis.clone()
     }
 
@@ -120,14 +118,15 @@ fn stripe_client(config: &Config) -> Option<::stripe::Client> {
     ))
 }
 
-/// An auto-reconnecting Redis connection with bounded connect and command times.
-pub async fn connect_redis(url: &str) -> Result<ConnectionManager, Error> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
-        .set_response_timeout(REDIS_RESPONSE_TIMEOUT);
-    redis::Client::open(url)
-        .map_err(Error::RedisConnect)?
-        .get_connection_manager_with_config(config)
+/// The configured Redis — one server, or a Redis Cluster through its seed nodes — with
+/// bounded connect and command times.
+pub async fn connect_redis(config: &Config) -> Result<RedisConn, Error> {
+    let urls: Vec<String> = config
+        .redis_urls
+        .iter()
+        .map(|u| u.expose_secret().to_owned())
+        .collect();
+    aig_common::redis_conn::connect(&urls, config.redis_cluster)
         .await
         .map_err(Error::RedisConnect)
 }

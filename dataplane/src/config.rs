@@ -90,28 +90,13 @@ impl Config {
             Ok(parsed)
         };
 
-        let redis_raw = var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-        let mut redis_urls = Vec::new();
-        for url in redis_raw.split(',').map(str::trim) {
-            let parsed = Url::parse(url).map_err(|e| err("REDIS_URL", format!("{url:?}: {e}")))?;
-            if !matches!(parsed.scheme(), "redis" | "rediss" | "unix") {
-                return Err(err(
-                    "REDIS_URL",
-                    format!("{url:?} must be a redis:// or rediss:// URL"),
-                ));
-            }
-            redis_urls.push(url.to_owned());
-        }
-        let redis_cluster = match var("AIG_REDIS_CLUSTER").as_deref().map(str::trim) {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(err(
-                    "AIG_REDIS_CLUSTER",
-                    format!("{other:?}: use true or false"),
-                ))
-            }
-        };
+        let redis_urls = aig_common::redis_conn::parse_urls(
+            &var("REDIS_URL").unwrap_or_else(|| aig_common::redis_conn::DEFAULT_URL.into()),
+        )
+        .map_err(|e| err("REDIS_URL", e))?;
+        let redis_cluster =
+            aig_common::redis_conn::parse_cluster_flag(var("AIG_REDIS_CLUSTER").as_deref())
+                .map_err(|e| err("AIG_REDIS_CLUSTER", e))?;
 
         let mut providers = HashMap::new();
         for id in ProviderId::ALL {

@@ -64,7 +64,9 @@ pub struct TestControlPlane {
     pub state: aig_controlplane::AppState,
     pub prefix: String,
     pub client: reqwest::Client,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: aig_common::redis_conn::RedisConn,
+    /// The `REDIS_URL` it runs on (its data planes get the same).
+    pub redis_url: String,
     _server: AbortOnDrop,
 }
 
@@ -77,7 +79,11 @@ impl TestControlPlane {
     pub async fn spawn_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestControlPlane {
         let prefix = format!("aigtest:{}:", uuid::Uuid::new_v4().simple());
         let config = controlplane_config(&prefix, overrides);
-        let redis = aig_controlplane::state::connect_redis(&redis_url())
+        let redis_url = overrides
+            .iter()
+            .find(|(k, _)| *k == "REDIS_URL")
+            .map_or_else(redis_url, |(_, v)| (*v).to_owned());
+        let redis = aig_controlplane::state::connect_redis(&config)
             .await
             .expect("Redis (is it running?)");
         let state = aig_controlplane::AppState::from_parts(config, pool, redis.clone());
@@ -88,6 +94,7 @@ impl TestControlPlane {
             prefix,
             client: reqwest::Client::new(),
             redis,
+            redis_url,
             _server: server,
         }
     }
@@ -185,13 +192,17 @@ impl TestControlPlane {
 
     /// A data plane on this control plane's Redis prefix, forwarding management calls here.
     pub async fn spawn_dataplane(&self) -> DataPlane {
-        DataPlane::spawn(&self.prefix, &self.url("")).await
+        DataPlane::spawn_on(&self.redis_url, &self.prefix, &self.url("")).await
     }
 }
 
 impl Drop for TestControlPlane {
-    /// Removes what the test published, so a shared Redis does not fill up.
+    /// Removes what the test published, so a shared Redis does not fill up (a test's own
+    /// Redis Cluster goes away with the test).
     fn drop(&mut self) {
+        if self.redis.is_cluster() {
+            return;
+        }
         let pattern = format!("{}*", self.prefix);
         let Ok(mut conn) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) else {
             return;
@@ -218,11 +229,16 @@ pub struct DataPlane {
 impl DataPlane {
     /// Spawns on Redis prefix `prefix`, forwarding management calls to `controlplane_url`.
     pub async fn spawn(prefix: &str, controlplane_url: &str) -> DataPlane {
+        Self::spawn_on(&redis_url(), prefix, controlplane_url).await
+    }
+
+    /// Spawns on the Redis (one server or a cluster's seed nodes) at `redis_url`.
+    pub async fn spawn_on(redis_url: &str, prefix: &str, controlplane_url: &str) -> DataPlane {
         let mock = MockProviders::start().await.expect("mock providers start");
         let spool_dir =
             std::env::temp_dir().join(format!("aig-spool-{}", uuid::Uuid::new_v4().simple()));
         let mut env: HashMap<String, String> = HashMap::new();
-        env.insert("REDIS_URL".into(), redis_url());
+        env.insert("REDIS_URL".into(), redis_url.to_owned());
         env.insert("AIG_REDIS_PREFIX".into(), prefix.to_owned());
         env.insert("AIG_CONTROLPLANE_URL".into(), controlplane_url.to_owned());
         env.insert(

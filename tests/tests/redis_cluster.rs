@@ -1,7 +1,8 @@
-//! The data plane against a real three-node Redis Cluster the test starts itself: chat in
+//! Both planes against a real three-node Redis Cluster the test starts itself: chat in
 //! both modes, caps, balances, usage events, tenants on different nodes and the health
-//! monitor all work, so every multi-key step keeps to one hash slot (a CROSSSLOT error, or a
-//! pipeline or script sent to the wrong node, would fail these).
+//! monitor all work, and the control plane publishes, ingests, adjusts, reconciles and
+//! limits logins there, so every multi-key step keeps to one hash slot (a CROSSSLOT error,
+//! or a pipeline or script sent to the wrong node, would fail these).
 #![expect(
     clippy::expect_used,
     reason = "test helpers: a failed Redis read fails the test at once"
@@ -341,4 +342,221 @@ async fn two_data_planes_on_one_cluster_share_a_tag_cap() {
         "{events:?}"
     );
     assert!(first.spool_files().is_empty() && second.spool_files().is_empty());
+}
+
+/// The control plane on the same cluster: publishing, the management API, ingestion,
+/// adjustments, reconciliation and login limits, with tenants on different nodes.
+mod controlplane {
+    use super::GPT;
+    use aig_common::budget::tenant_fields;
+    use aig_controlplane::accounts::{self, CreatedTenant};
+    use aig_controlplane::publish;
+    use aig_controlplane::reconcile::{self, Mode, Outcome};
+    use aig_tests::controlplane::{DataPlane, TestControlPlane};
+    use aig_tests::{chat_body, RedisCluster};
+    use redis::AsyncCommands;
+    use serde_json::json;
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    async fn on_cluster(cluster: &RedisCluster, pool: PgPool) -> TestControlPlane {
+        TestControlPlane::spawn_with(pool, &[("REDIS_URL", &cluster.urls())]).await
+    }
+
+    fn node_of(cluster: &RedisCluster, cp: &TestControlPlane, tenant: Uuid) -> u16 {
+        cluster.owner(&cp.keys().tenant(&tenant.to_string()))
+    }
+
+    /// Sends `n` chat requests and returns their total cost (micro-USD).
+    async fn spend(dp: &DataPlane, tenant: &CreatedTenant, n: usize) -> i64 {
+        let mut cost = 0;
+        for i in 0..n {
+            let r = dp
+                .chat(&tenant.key, &chat_body(GPT, &format!("request {i}")), &[])
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            cost += r
+                .header("x-aig-cost-micros")
+                .and_then(|c| c.parse::<i64>().ok())
+                .expect("a cost header");
+        }
+        cost
+    }
+
+    async fn logged_requests(pool: &PgPool, tenant: Uuid) -> i64 {
+        sqlx::query_scalar("select count(*) from request_log where tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(pool)
+            .await
+            .expect("count the request log")
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn a_tenant_created_by_a_control_plane_on_a_cluster_is_served_and_its_budget_enforced(
+        pool: PgPool,
+    ) {
+        // Arrange
+        let cluster = RedisCluster::start(3).await;
+        let cp = on_cluster(&cluster, pool).await;
+        let tenant = cp.create_tenant("Cluster Co").await;
+        let dp = cp.spawn_dataplane().await;
+
+        // Act
+        let first = dp
+            .chat(&tenant.key, &chat_body(GPT, "hello cluster"), &[])
+            .await;
+        let budget = cp
+            .post_json(
+                &tenant.key,
+                "/v1/budgets",
+                &json!({ "tag": "cluster.tag", "monthly_cap_cents": 1 }),
+            )
+            .await;
+        let tagged = [("x-aig-tag", "cluster.tag")];
+        let mut served = 0;
+        let refused = loop {
+            let r = dp
+                .chat(&tenant.key, &chat_body(GPT, "spend"), &tagged)
+                .await;
+            if r.status != 200 {
+                break r;
+            }
+            served += 1;
+            assert!(served < 200, "the cap never tripped");
+        };
+        let mut redis = cp.redis.clone();
+        let _: () = redis
+            .del(cp.keys().tenant(&tenant.tenant_id.to_string()))
+            .await
+            .expect("DEL the tenant record");
+        let republished = publish::republish_missing(&cp.state)
+            .await
+            .expect("republish");
+        let after_republish = dp.chat(&tenant.key, &chat_body(GPT, "back"), &[]).await;
+        let health = cp
+            .client
+            .get(cp.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz answers")
+            .json::<serde_json::Value>()
+            .await
+            .expect("healthz JSON");
+
+        // Assert
+        assert!(tenant.published, "published to the cluster at creation");
+        assert_eq!(first.status, 200, "{:?}", first.body);
+        assert!(
+            first.content().contains("hello cluster"),
+            "{:?}",
+            first.body
+        );
+        assert!(budget.status < 300, "{:?}", budget.body);
+        assert_eq!(refused.status, 402, "{:?}", refused.body);
+        assert_eq!(refused.error_code(), Some("budget_exceeded"));
+        assert_eq!(republished, 1);
+        assert_eq!(after_republish.status, 200, "{:?}", after_republish.body);
+        assert_eq!(health["redis"], "ok", "{health}");
+        let key_node = cluster.owner(&cp.keys().api_key(&tenant.key.hash()));
+        let budgets_node = cluster.owner(&cp.keys().budgets(&tenant.tenant_id.to_string()));
+        assert_eq!(budgets_node, node_of(&cluster, &cp, tenant.tenant_id));
+        assert!(
+            cluster.ports().contains(&key_node),
+            "the key record is on the cluster"
+        );
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn usage_of_tenants_on_different_nodes_is_ingested_once_and_balances_reconcile(
+        pool: PgPool,
+    ) {
+        // Arrange
+        let cluster = RedisCluster::start(3).await;
+        let cp = on_cluster(&cluster, pool.clone()).await;
+        let first = cp.create_tenant("First").await;
+        let first_node = node_of(&cluster, &cp, first.tenant_id);
+        let mut second = cp.create_tenant("Second").await;
+        for i in 0..20 {
+            if node_of(&cluster, &cp, second.tenant_id) != first_node {
+                break;
+            }
+            second = cp.create_tenant(&format!("Second {i}")).await;
+        }
+        let dp = cp.spawn_dataplane().await;
+
+        // Act
+        let first_cost = spend(&dp, &first, 3).await;
+        let second_cost = spend(&dp, &second, 2).await;
+        let ingested = cp.ingest_at_least(5).await;
+        let again = cp.ingest().await;
+        let adjusted =
+            accounts::adjust_credit(&cp.state, second.tenant_id, 250, "goodwill", Some("gw-1"))
+                .await
+                .expect("adjust the credit");
+        let balance = cp.get(&second.key, "/v1/balance").await;
+        let repaired = reconcile::reconcile_all(&cp.state)
+            .await
+            .expect("reconcile");
+        let first_sync = reconcile::sync(&cp.state, first.tenant_id, Mode::Repair)
+            .await
+            .expect("sync the first tenant");
+
+        // Assert
+        assert_ne!(node_of(&cluster, &cp, second.tenant_id), first_node);
+        assert_eq!(ingested.ingested, 5, "{ingested:?}");
+        assert_eq!(again.read, 0, "nothing left: {again:?}");
+        assert_eq!(logged_requests(&pool, first.tenant_id).await, 3);
+        assert_eq!(logged_requests(&pool, second.tenant_id).await, 2);
+        assert!(adjusted, "a new adjustment");
+        let trial = 3_000_000;
+        assert_eq!(balance.status, 200, "{:?}", balance.body);
+        assert_eq!(
+            balance.body["balance_micros"],
+            trial - second_cost + 2_500_000
+        );
+        assert_eq!(
+            balance.body["ledger_balance_micros"],
+            trial - second_cost + 2_500_000
+        );
+        assert_eq!(repaired, 0, "nothing drifted");
+        assert_eq!(
+            first_sync,
+            Outcome::Kept {
+                balance: trial - first_cost,
+                expected: trial - first_cost
+            }
+        );
+        let mut redis = cp.redis.clone();
+        let live: i64 = redis
+            .hget(
+                cp.keys().tenant(&second.tenant_id.to_string()),
+                tenant_fields::BALANCE_MICROS,
+            )
+            .await
+            .expect("HGET the balance");
+        assert_eq!(live, trial - second_cost + 2_500_000);
+    }
+
+    #[sqlx::test(migrations = "../migrations")]
+    async fn login_attempts_on_a_cluster_are_counted_and_a_right_password_signs_in(pool: PgPool) {
+        // Arrange
+        let cluster = RedisCluster::start(3).await;
+        let cp = on_cluster(&cluster, pool).await;
+        let email = format!("owner-{}@example.com", Uuid::new_v4().simple());
+        cp.browser()
+            .sign_up("Login Co", &email, "correct horse battery staple")
+            .await;
+
+        // Act
+        let wrong = cp.browser().log_in(&email, "not the password").await;
+        let right = cp
+            .browser()
+            .log_in(&email, "correct horse battery staple")
+            .await;
+
+        // Assert
+        assert_ne!(wrong.status, 500, "{}", wrong.html);
+        assert_ne!(wrong.status, 303, "a wrong password does not sign in");
+        assert_eq!(right.status, 303, "{}", right.html);
+    }
 }

@@ -24,21 +24,23 @@ pub async fn attempt(state: &AppState, email: &str, ip: &str) -> Result<bool, Er
     let keys = state.redis_keys();
     let email_key = keys.login_attempts(&email_subject(email));
     let ip_key = keys.login_attempts(&format!("ip:{ip}"));
-    let mut redis = state.redis();
     // INCR, and start the window on the first attempt (NX keeps a running window's end).
-    let (by_email, _, by_ip, _): (u64, i64, u64, i64) = redis::pipe()
-        .incr(&email_key, 1)
-        .cmd("EXPIRE")
-        .arg(&email_key)
-        .arg(WINDOW_SECS)
-        .arg("NX")
-        .incr(&ip_key, 1)
-        .cmd("EXPIRE")
-        .arg(&ip_key)
-        .arg(WINDOW_SECS)
-        .arg("NX")
-        .query_async(&mut redis)
-        .await?;
+    // One pipeline per counter: on a Redis Cluster the two lie in different slots.
+    let count = |key: String| {
+        let mut redis = state.redis();
+        async move {
+            let (n, _): (u64, i64) = redis::pipe()
+                .incr(&key, 1)
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(WINDOW_SECS)
+                .arg("NX")
+                .query_async(&mut redis)
+                .await?;
+            Ok::<u64, redis::RedisError>(n)
+        }
+    };
+    let (by_email, by_ip) = futures_util::try_join!(count(email_key), count(ip_key))?;
     Ok(by_email <= PER_EMAIL && by_ip <= PER_IP)
 }
 
