@@ -120,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::csrf::require_token,
+        ))
         .layer(axum::middleware::from_fn(routes::pages::catch_panic))
         .layer(axum::middleware::from_fn(routes::pages::security_headers))
         .layer(axum::middleware::from_fn_with_state(

@@ -138,3 +138,86 @@ async fn the_stylesheet_and_script_are_served_as_the_csp_allows(pool: PgPool) {
     assert_eq!(js.headers()["x-content-type-options"], "nosniff");
     assert!(js.text().await.unwrap().contains("data-copy"));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_form_post_without_the_pages_token_is_403_before_any_handler_runs(pool: PgPool) {
+    let cp = TestControlPlane::spawn(pool.clone()).await;
+    let target = cp.create_tenant("Target").await;
+    aig_controlplane::accounts::create_tenant(
+        &cp.state,
+        aig_controlplane::accounts::NewTenant {
+            org: "Platform".to_owned(),
+            email: "root@platform.test".to_owned(),
+            password: Some(PASSWORD.to_owned().into()),
+            platform_admin: true,
+        },
+    )
+    .await
+    .unwrap();
+    let mut browser = cp.browser();
+    assert_eq!(
+        browser.log_in("root@platform.test", PASSWORD).await.status,
+        303
+    );
+    let id = uuid::Uuid::new_v4();
+    let tenant = target.tenant_id;
+    let ledger_before: i64 = sqlx::query_scalar("select count(*) from ledger_entry")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // Every POST route of the pages, with plausible fields but a forged or missing token.
+    let posts = [
+        "/signup".to_owned(),
+        "/login".to_owned(),
+        "/logout".to_owned(),
+        "/dashboard/keys".to_owned(),
+        format!("/dashboard/keys/{id}/revoke"),
+        "/dashboard/budgets".to_owned(),
+        "/dashboard/budgets/delete".to_owned(),
+        "/dashboard/team/invitations".to_owned(),
+        format!("/dashboard/team/invitations/{id}/revoke"),
+        format!("/dashboard/team/members/{id}/role"),
+        format!("/dashboard/team/members/{id}/remove"),
+        "/invite/0000".to_owned(),
+        "/billing/checkout".to_owned(),
+        format!("/admin/tenants/{tenant}/suspend"),
+        format!("/admin/tenants/{tenant}/reinstate"),
+        format!("/admin/tenants/{tenant}/credit"),
+    ];
+    for path in &posts {
+        let missing = browser
+            .post_raw(path, &[("amount", "5"), ("reason", "x"), ("tag", "t")])
+            .await;
+        let forged = browser
+            .post_raw(path, &[("csrf", "forged.token"), ("name", "x")])
+            .await;
+
+        assert_eq!(missing.status, 403, "{path} without a token");
+        assert!(missing.html.contains("Form expired"), "{path}");
+        assert_eq!(forged.status, 403, "{path} with a forged token");
+    }
+    // Nothing changed: the tenant is still active, no credit, no key, no budget.
+    let status: String = sqlx::query_scalar("select status from tenant where id = $1")
+        .bind(tenant)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let ledger_after: i64 = sqlx::query_scalar("select count(*) from ledger_entry")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let budgets: i64 = sqlx::query_scalar("select count(*) from budget")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    assert_eq!(ledger_after, ledger_before);
+    assert_eq!(budgets, 0);
+    // The API and the webhook are not forms: no token needed there (they answer for
+    // themselves: 401 without a key, 503 without a webhook secret).
+    let api = browser.post_raw("/v1/budgets", &[]).await;
+    let webhook = browser.post_raw("/webhooks/stripe", &[]).await;
+    assert_eq!(api.status, 401);
+    assert_ne!(webhook.status, 403);
+}

@@ -202,9 +202,6 @@ pub async fn checkout(
     headers: HeaderMap,
     Form(form): Form<CheckoutForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let config = state.config();
     let Some(client) = state.stripe() else {
         return Err(PageError::Server(Error::BillingDisabled));

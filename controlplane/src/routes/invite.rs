@@ -147,9 +147,6 @@ pub async fn accept_invitation(
     Path(token): Path<String>,
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let (invite, status) = state_of(find(&state, &token).await?);
     if !matches!(invite, InviteState::Open { .. }) {
         return Ok(page(&form.csrf, token, invite, None, status, &[]));

@@ -7,7 +7,6 @@ use crate::auth::session::SignedIn;
 use crate::db;
 use crate::error::Error;
 use crate::routes::pages::{render, with_cookie, Chrome, PageError};
-use crate::routes::session::CsrfForm;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -96,12 +95,8 @@ pub struct CreateForm {
 pub async fn create(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     match accounts::create_key(&state, who.tenant_id, &form.name).await {
         Ok((key, row)) => {
             tracing::info!(tenant = %who.tenant_id, key_id = %row.id, "key created");
@@ -133,13 +128,8 @@ pub async fn create(
 pub async fn revoke(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     // Another tenant's key id is as unknown as a made-up one.
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
     let row = accounts::revoke_key(&state, who.tenant_id, id).await?;

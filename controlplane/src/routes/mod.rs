@@ -48,12 +48,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Paths of the API (key-authenticated, JSON) and of machine callers (Stripe's webhook,
+/// probes): no pages, no cookies, no CSRF tokens.
+pub fn is_api_path(path: &str) -> bool {
+    ["/v1/", "/webhooks/", "/healthz", "/metrics"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
 /// Whether a request should be answered with an HTML page rather than the API's JSON: a
 /// browser asking (`Accept: text/html`) for anything but an API path.
 pub fn wants_page(path: &str, headers: &HeaderMap) -> bool {
-    let api = ["/v1/", "/webhooks/", "/healthz", "/metrics"]
-        .iter()
-        .any(|p| path.starts_with(p));
+    let api = is_api_path(path);
     let html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -124,9 +124,6 @@ pub async fn signup(
     headers: HeaderMap,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let again = |error: String, status: StatusCode| {
         let page = SignupPage {
             chrome: Chrome::public(&form.csrf),
@@ -210,9 +207,6 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let ip = client_ip(
         connect.as_ref().map(|c| &c.0),
         &headers,
@@ -262,11 +256,7 @@ pub async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> R
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     // Ends the session everywhere, copies of the cookie included, not just in this browser.
     if let Some(claims) =
         cookie::get(&headers, session::COOKIE).and_then(|t| session::decode(&state, t))

@@ -10,7 +10,6 @@ use crate::db;
 use crate::db::tenant::AdminSort;
 use crate::db::usage_daily::GroupBy;
 use crate::routes::pages::{render, with_cookie, Chrome, PageError};
-use crate::routes::session::CsrfForm;
 use crate::spend::Month;
 use crate::state::AppState;
 use crate::view;
@@ -390,14 +389,9 @@ pub async fn detail(
 async fn set_suspended(
     state: &AppState,
     who: &crate::auth::session::SignedIn,
-    headers: &HeaderMap,
     id: &str,
-    form: &CsrfForm,
     suspended: bool,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(state, headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let id = tenant_id(id)?;
     accounts::set_suspended(state, id, suspended).await?;
     let done = if suspended { "suspended" } else { "reinstated" };
@@ -410,22 +404,18 @@ async fn set_suspended(
 pub async fn suspend(
     State(state): State<AppState>,
     PlatformAdmin(who): PlatformAdmin,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    set_suspended(&state, &who, &headers, &id, &form, true).await
+    set_suspended(&state, &who, &id, true).await
 }
 
 /// `POST /admin/tenants/{id}/reinstate`.
 pub async fn reinstate(
     State(state): State<AppState>,
     PlatformAdmin(who): PlatformAdmin,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    set_suspended(&state, &who, &headers, &id, &form, false).await
+    set_suspended(&state, &who, &id, false).await
 }
 
 #[derive(Deserialize)]
@@ -451,13 +441,9 @@ pub fn parse_signed_cents(raw: &str) -> Option<i64> {
 pub async fn credit(
     State(state): State<AppState>,
     PlatformAdmin(who): PlatformAdmin,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CreditForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let id = tenant_id(&id)?;
     let reason = form.reason.trim();
     let cents = parse_signed_cents(&form.amount);

@@ -178,12 +178,8 @@ pub struct SaveForm {
 pub async fn save(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Form(form): Form<SaveForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let tag = form.tag.trim();
     let refuse = |message: &'static str| {
         let flash = Flash {
@@ -229,12 +225,8 @@ pub struct DeleteForm {
 pub async fn delete(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     let removed = if valid_tag(&form.tag) {
         budgets::remove_cap(&state, who.tenant_id, &form.tag).await?
     } else {

@@ -169,9 +169,6 @@ pub async fn invite_member(
     headers: HeaderMap,
     Form(form): Form<InviteForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     if !who.is_owner() {
         return Err(PageError::Forbidden(OWNERS_ONLY));
     }
@@ -251,13 +248,8 @@ fn parse_id(raw: &str) -> Result<Uuid, PageError> {
 pub async fn revoke_invitation(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     if !who.is_owner() {
         return Err(PageError::Forbidden(OWNERS_ONLY));
     }
@@ -287,13 +279,9 @@ fn leaves_no_owner(owners: &[Uuid], target: Uuid, target_role: &str) -> bool {
 pub async fn change_role(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     if !who.is_owner() {
         return Err(PageError::Forbidden(OWNERS_ONLY));
     }
@@ -344,13 +332,9 @@ pub async fn change_role(
 pub async fn remove_member(
     State(state): State<AppState>,
     who: SignedIn,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&state, &headers, &form.csrf) {
-        return Err(PageError::Csrf);
-    }
     if !who.is_owner() {
         return Err(PageError::Forbidden(OWNERS_ONLY));
     }
