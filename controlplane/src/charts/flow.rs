@@ -2,7 +2,7 @@
 //! the right (the slug that finally served, or "failed"), one band per pair with its
 //! thickness proportional to its count and a `<title>` giving the exact count.
 
-use super::{escape, truncate, Svg};
+use super::{escape, hundredths, truncate, Svg};
 use std::fmt::Write;
 
 /// One band: `count` items went from `from` to `to`. `kind` picks its colour class:
@@ -154,12 +154,6 @@ fn requests(n: i64) -> String {
     } else {
         format!("{} requests", crate::view::count(n))
     }
-}
-
-/// Hundredths of a unit as an SVG number: `1234` → `12.34`.
-fn hundredths(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", v.abs() / 100, v.abs() % 100)
 }
 
 #[cfg(test)]

@@ -165,8 +165,10 @@ pub fn truncate(text: &str, max: usize) -> String {
     cut
 }
 
-/// Hundredths of a unit as an SVG number: `1234` → `12.34`.
-fn hundredths(v: i64) -> String {
+/// Hundredths of a unit as an SVG number: `1234` → `12.34`. Every chart computes its
+/// coordinates in integer hundredths and writes them with this.
+fn hundredths(v: impl Into<i128>) -> String {
+    let v: i128 = v.into();
     let sign = if v < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", v.abs() / 100, v.abs() % 100)
 }

@@ -2,7 +2,7 @@
 //! hours on the x axis, intervals (e.g. degraded periods) drawn as red spans, each with a
 //! `<title>` saying what and when.
 
-use super::{escape, truncate, Svg};
+use super::{escape, hundredths, truncate, Svg};
 use chrono::{DateTime, Timelike, Utc};
 use std::fmt::Write;
 
@@ -114,11 +114,6 @@ pub fn timeline(aria_label: &str, rows: &[Row], from_ms: u64, to_ms: u64) -> Svg
         WIDTH - RIGHT
     );
     Svg::from_markup(svg)
-}
-
-/// Hundredths of a unit as an SVG number: `1234` → `12.34`.
-fn hundredths(v: u64) -> String {
-    format!("{}.{:02}", v / 100, v % 100)
 }
 
 #[cfg(test)]
