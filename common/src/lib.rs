@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod budget;
 pub mod catalog;
+pub mod chain;
 pub mod health;
 pub mod key_record;
 pub mod money;

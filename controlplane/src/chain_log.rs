@@ -2,10 +2,11 @@
 //! `slug:outcome` entries joined by `→`, e.g. `anthropic/claude-opus-4.7:429→openai/gpt-5.4:200`.
 //! One parser for every page that shows chains (chain statistics, the request log).
 
+use aig_common::chain;
 use std::fmt;
 
-/// What one chain entry came to, as the data plane writes it
-/// (`dataplane/src/chain/outcome.rs`, `Outcome::token`).
+/// What one chain entry came to: [`chain::Outcome`], the tokens both planes agree on, plus
+/// whatever token a newer data plane might write.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     /// An HTTP status: 200 served, anything else the upstream's failure.
@@ -26,17 +27,20 @@ pub enum Outcome {
 
 impl Outcome {
     fn parse(token: &str) -> Outcome {
-        match token {
-            "timeout" => Outcome::Timeout,
-            "error" => Outcome::Error,
-            "filter" => Outcome::Filter,
-            "degraded" => Outcome::Degraded,
-            "unsupported" => Outcome::Unsupported,
-            t => match t.parse::<u16>() {
-                Ok(status) if (100..1000).contains(&status) => Outcome::Status(status),
-                _ => Outcome::Other(t.to_owned()),
-            },
-        }
+        chain::Outcome::parse(token).map_or_else(|| Outcome::Other(token.to_owned()), Outcome::from)
+    }
+
+    /// The shared outcome this is, unless the token was unknown.
+    fn known(&self) -> Option<chain::Outcome> {
+        Some(match self {
+            Outcome::Status(s) => chain::Outcome::Status(*s),
+            Outcome::Timeout => chain::Outcome::Timeout,
+            Outcome::Error => chain::Outcome::Error,
+            Outcome::Filter => chain::Outcome::Filter,
+            Outcome::Degraded => chain::Outcome::Degraded,
+            Outcome::Unsupported => chain::Outcome::Unsupported,
+            Outcome::Other(_) => return None,
+        })
     }
 
     /// Whether this entry answered (a 2xx).
@@ -66,18 +70,26 @@ impl Outcome {
     }
 }
 
+impl From<chain::Outcome> for Outcome {
+    fn from(outcome: chain::Outcome) -> Self {
+        match outcome {
+            chain::Outcome::Status(s) => Outcome::Status(s),
+            chain::Outcome::Timeout => Outcome::Timeout,
+            chain::Outcome::Error => Outcome::Error,
+            chain::Outcome::Filter => Outcome::Filter,
+            chain::Outcome::Degraded => Outcome::Degraded,
+            chain::Outcome::Unsupported => Outcome::Unsupported,
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     /// The token as written in the chain: `200`, `429`, `timeout`, `degraded`….
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Status(s) => write!(f, "{s}"),
-            Outcome::Timeout => f.write_str("timeout"),
-            Outcome::Error => f.write_str("error"),
-            Outcome::Filter => f.write_str("filter"),
-            Outcome::Degraded => f.write_str("degraded"),
-            Outcome::Unsupported => f.write_str("unsupported"),
-            Outcome::Other(t) => f.write_str(t),
+        if let Outcome::Other(token) = self {
+            return f.write_str(token);
         }
+        f.write_str(&self.known().map(chain::Outcome::token).unwrap_or_default())
     }
 }
 
@@ -103,7 +115,7 @@ impl Step {
 /// entries and an entry without an outcome gets [`Outcome::Other`] with an empty token.
 pub fn parse(chain: &str) -> Vec<Step> {
     chain
-        .split('→')
+        .split(chain::SEPARATOR)
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
         .map(|entry| match entry.rsplit_once(':') {

@@ -107,7 +107,7 @@ impl Metrics {
         self.attempts
             .get_or_create(&AttemptLabels {
                 provider: provider.slug().to_owned(),
-                outcome: outcome.metric_label().to_owned(),
+                outcome: crate::chain::outcome::metric_label(outcome).to_owned(),
             })
             .inc();
     }

@@ -1,7 +1,7 @@
 //! The cascade: try each planned entry in order within the retry and latency budgets,
 //! classify every attempt, and stop at the first answer or non-cascading failure.
 
-use super::outcome::{ChainEntry, Failure, Outcome};
+use super::outcome::{self, ChainEntry, Failure, Outcome};
 use super::plan::Plan;
 use crate::error::Error;
 use crate::providers::stream::UpstreamStream;
@@ -46,7 +46,7 @@ pub enum Answer {
 impl Answer {
     fn outcome(&self) -> Outcome {
         match self {
-            Answer::Whole(response) => Outcome::of_response(response),
+            Answer::Whole(response) => outcome::of_response(response),
             Answer::Stream(start) if start.is_filtered() => Outcome::Filter,
             Answer::Stream(_) => Outcome::Status(200),
         }
@@ -137,7 +137,7 @@ pub async fn run(state: &AppState, plan: &Plan, request: &ChatRequest) -> Cascad
         attempts += 1;
         let outcome = match &result {
             Ok(answer) => answer.outcome(),
-            Err(failure) => Outcome::of_failure(failure),
+            Err(failure) => outcome::of_failure(failure),
         };
         let retry_after = match &result {
             Err(Failure::Http { retry_after, .. }) => *retry_after,

@@ -2,6 +2,8 @@
 //! (`x-aig-chain`, `x-aig-fallback-reason`).
 
 use crate::shapes::{ChatResponse, UpstreamError};
+pub use aig_common::chain::Outcome;
+use aig_common::chain::SEPARATOR;
 use aig_common::provider::ProviderId;
 use std::time::Duration;
 
@@ -35,82 +37,39 @@ impl Failure {
     }
 }
 
-/// The outcome token of one chain entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// An HTTP status: 200 for a served answer, else the upstream's failure status.
-    Status(u16),
-    Timeout,
-    /// Connection error or malformed response.
-    Error,
-    /// A content-filter result.
-    Filter,
-    /// Skipped without an attempt: the health monitor marks the provider or model degraded.
-    Degraded,
-    /// Skipped without an attempt: the model cannot honour what the request needs
-    /// (image input, tools, JSON output), per the catalog.
-    Unsupported,
+/// What a failed attempt counts as.
+pub fn of_failure(f: &Failure) -> Outcome {
+    if f.is_content_filter() {
+        return Outcome::Filter;
+    }
+    match f {
+        Failure::Http { status, .. } => Outcome::Status(*status),
+        Failure::Timeout => Outcome::Timeout,
+        Failure::Connection(_) => Outcome::Error,
+    }
 }
 
-impl Outcome {
-    pub fn of_failure(f: &Failure) -> Self {
-        if f.is_content_filter() {
-            return Outcome::Filter;
-        }
-        match f {
-            Failure::Http { status, .. } => Outcome::Status(*status),
-            Failure::Timeout => Outcome::Timeout,
-            Failure::Connection(_) => Outcome::Error,
-        }
+/// What an answer counts as: served, unless the provider's filter cut it.
+pub fn of_response(r: &ChatResponse) -> Outcome {
+    if r.finish == crate::shapes::FinishReason::ContentFilter {
+        Outcome::Filter
+    } else {
+        Outcome::Status(200)
     }
+}
 
-    pub fn of_response(r: &ChatResponse) -> Self {
-        if r.finish == crate::shapes::FinishReason::ContentFilter {
-            Outcome::Filter
-        } else {
-            Outcome::Status(200)
-        }
-    }
-
-    /// As written in `x-aig-chain`.
-    pub fn token(self) -> String {
-        match self {
-            Outcome::Status(s) => s.to_string(),
-            Outcome::Timeout => "timeout".into(),
-            Outcome::Error => "error".into(),
-            Outcome::Filter => "filter".into(),
-            Outcome::Degraded => "degraded".into(),
-            Outcome::Unsupported => "unsupported".into(),
-        }
-    }
-
-    /// As written in `x-aig-fallback-reason` after the provider slug.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Outcome::Status(429) => "rate_limit",
-            Outcome::Status(s) if s >= 500 => "server_error",
-            Outcome::Status(_) => "client_error",
-            Outcome::Timeout => "timeout",
-            Outcome::Error => "connection_error",
-            Outcome::Filter => "content_filter",
-            Outcome::Degraded => "degraded",
-            Outcome::Unsupported => "unsupported",
-        }
-    }
-
-    /// A low-cardinality label for metrics.
-    pub fn metric_label(self) -> &'static str {
-        match self {
-            Outcome::Status(200) => "ok",
-            Outcome::Status(429) => "rate_limited",
-            Outcome::Status(s) if s >= 500 => "server_error",
-            Outcome::Status(_) => "client_error",
-            Outcome::Timeout => "timeout",
-            Outcome::Error => "error",
-            Outcome::Filter => "filter",
-            Outcome::Degraded => "degraded",
-            Outcome::Unsupported => "unsupported",
-        }
+/// A low-cardinality label for metrics.
+pub fn metric_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Status(200) => "ok",
+        Outcome::Status(429) => "rate_limited",
+        Outcome::Status(s) if s >= 500 => "server_error",
+        Outcome::Status(_) => "client_error",
+        Outcome::Timeout => "timeout",
+        Outcome::Error => "error",
+        Outcome::Filter => "filter",
+        Outcome::Degraded => "degraded",
+        Outcome::Unsupported => "unsupported",
     }
 }
 
@@ -199,7 +158,7 @@ pub fn chain_header(entries: &[ChainEntry]) -> String {
         .iter()
         .map(|e| format!("{}:{}", e.slug, e.outcome.token()))
         .collect::<Vec<_>>()
-        .join("→")
+        .join(SEPARATOR)
 }
 
 /// `x-aig-fallback-reason`: the first failure, when the primary did not serve.
